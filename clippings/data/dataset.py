@@ -1,0 +1,106 @@
+"""The dataset format: a folder with records.jsonl and images/.
+
+One JSON object a line:
+    {"id": "q-17", "image": "images/q-17.png", "text": "...", "entity": "e-42", "split": "query"}
+
+"corpus"/"query" records make a linking task, "val"/"test" a dedup task, "train" records
+are for training only. Every bad line is reported with its number; none is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from clippings.errors import DatasetError
+
+SPLITS = ("train", "corpus", "query", "val", "test")
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    image: Path | None  # absolute path, checked to exist
+    text: str
+    entity: str | None
+    split: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    records: list[Record]
+
+    def split(self, *names: str) -> list[Record]:
+        return [r for r in self.records if r.split in names]
+
+    @property
+    def task(self) -> str:
+        splits = {r.split for r in self.records}
+        if {"corpus", "query"} <= splits:
+            return "link"
+        if "test" in splits:
+            return "dedup"
+        raise DatasetError(f"{self.root}: no corpus+query (link) or test (dedup) split")
+
+
+def _parse_line(root: Path, line: str) -> Record:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"broken JSON: {exc.msg}") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    rid = obj.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise ValueError("'id' must be a non-empty string")
+    split = obj.get("split")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+    text = obj.get("text", "")
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise ValueError("'text' must be a string")
+    entity = obj.get("entity")
+    if entity is not None and not isinstance(entity, (str, int)):
+        raise ValueError("'entity' must be a string or null")
+    image = obj.get("image")
+    image_path = None
+    if image is not None:
+        if not isinstance(image, str):
+            raise ValueError("'image' must be a relative path or null")
+        image_path = (root / image).resolve()
+        if not image_path.is_file():
+            raise ValueError(f"missing image file {image}")
+    if image_path is None and not text:
+        raise ValueError("record has neither image nor text")
+    return Record(rid, image_path, text, None if entity is None else str(entity), split)
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    root = Path(path)
+    jsonl = root / "records.jsonl"
+    if not jsonl.is_file():
+        raise DatasetError(f"{root}: no records.jsonl (expected a dataset folder)")
+    records: list[Record] = []
+    problems: list[str] = []
+    with jsonl.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(_parse_line(root, line))
+            except ValueError as exc:
+                problems.append(f"{jsonl}:{lineno}: {exc}")
+    dupes = [rid for rid, n in Counter(r.id for r in records).items() if n > 1]
+    problems += [f"{jsonl}: duplicate id {rid!r}" for rid in dupes[:20]]
+    if problems:
+        shown = "\n  ".join(problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        raise DatasetError(f"{len(problems)} bad record(s):\n  {shown}{more}")
+    if not records:
+        raise DatasetError(f"{jsonl}: no records")
+    return Dataset(root, records)

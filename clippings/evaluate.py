@@ -1,0 +1,118 @@
+"""`clippings eval`: score the exported model against image-only, text-only and string matching.
+
+Embeddings come from the exported ONNX model through `OnnxEmbedder`, the service's own path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from clippings.baselines import STRING_METHODS
+from clippings.data.dataset import Dataset, Record
+from clippings.embedding import OnnxEmbedder, pool
+from clippings.errors import DatasetError
+from clippings.linking import cluster_dense, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold
+from clippings.scoring import link_scores
+from clippings.preprocess import load_image
+
+WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="evaluate a model on a dataset against image-only, text-only and string matching",
+        description="Linking datasets (corpus/query): top-1 accuracy. Dedup datasets (val/test): ARI on test "
+        "after tuning the cosine threshold (and the image weight w) on val.",
+    )
+    p.add_argument("dataset", help="dataset folder (records.jsonl + images/)")
+    p.add_argument("--model", default="jp-firms", help="shipped model name or exported model folder (default: jp-firms)")
+    p.add_argument("--variant", default="fp32", help="fp32, fp16 or int8 where exported")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=run)
+
+
+def _towers(emb: OnnxEmbedder, records: Sequence[Record]):
+    images = [load_image(r.image) if r.image else None for r in records]
+    return emb.embed_towers(images, [r.text for r in records])
+
+
+def _string_link(records: Sequence[Record]) -> dict[str, dict]:
+    corpus = [r for r in records if r.split == "corpus"]
+    queries = [r for r in records if r.split == "query"]
+    known = {r.entity for r in corpus if r.entity is not None}
+    scored = [q for q in queries if q.entity in known]
+    out = {}
+    for name, fn in STRING_METHODS.items():
+        sim = fn([q.text for q in scored], [c.text for c in corpus])
+        best = sim.argmax(axis=1)
+        out[name] = {"top1": float(np.mean([corpus[j].entity == q.entity for j, q in zip(best, scored)])), "n": len(scored)}
+    return out
+
+
+def evaluate_link(emb: OnnxEmbedder, ds: Dataset) -> dict:
+    records = ds.split("corpus", "query")
+    img, txt, ip, tp = _towers(emb, records)
+    splits = [r.split for r in records]
+    entities = [r.entity for r in records]
+    metrics = {}
+    for name, w in (("clippings", emb.image_weight), ("image_only", 1.0), ("text_only", 0.0)):
+        s = link_scores(pool(img, txt, ip, tp, w), splits, entities)
+        metrics[name] = {"top1": s["top1"], "threshold": s["threshold"], "image_weight": w}
+    strings = _string_link(records)
+    metrics["levenshtein"] = strings["levenshtein"]
+    metrics["jaccard"] = {"top1": max(strings["jaccard_char"]["top1"], strings["jaccard_word"]["top1"]),
+                          "char_bigram_top1": strings["jaccard_char"]["top1"],
+                          "word_top1": strings["jaccard_word"]["top1"]}
+    return {"task": "link", "n": s["n"], "metrics": metrics}
+
+
+def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset) -> dict:
+    val, test = ds.split("val"), ds.split("test")
+    if not val:
+        raise DatasetError(f"{ds.root}: a dedup dataset needs a 'val' split to tune the threshold on")
+    v_towers, t_towers = _towers(emb, val), _towers(emb, test)
+    v_ent, t_ent = [r.entity for r in val], [r.entity for r in test]
+    truth = labels_of(t_ent)
+
+    def score(w: float) -> dict:
+        threshold, val_ari = tune_dedup_threshold(pool(*v_towers, w), v_ent)
+        ari = adjusted_rand_score(truth, single_linkage(pool(*t_towers, w), threshold))
+        return {"ari": float(ari), "threshold": threshold, "image_weight": w, "val_ari": val_ari}
+
+    # w is tuned on val alone; test is scored once, at the chosen (w, threshold).
+    by_w = {float(w): tune_dedup_threshold(pool(*v_towers, float(w)), v_ent) for w in WEIGHT_GRID}
+    best_w = max(by_w, key=lambda w: by_w[w][1])
+    metrics = {"clippings": score(best_w), "image_only": score(1.0), "text_only": score(0.0)}
+    for name, fn in STRING_METHODS.items():
+        t, val_ari = tune_dense_threshold(fn([r.text for r in val], [r.text for r in val]), v_ent)
+        ari = adjusted_rand_score(truth, cluster_dense(fn([r.text for r in test], [r.text for r in test]), t))
+        metrics[name] = {"ari": float(ari), "threshold": t, "val_ari": val_ari}
+    jc, jw = metrics.pop("jaccard_char"), metrics.pop("jaccard_word")
+    best = jc if jc["val_ari"] >= jw["val_ari"] else jw  # chosen on val, like every threshold here
+    metrics["jaccard"] = {**best, "variant": "char_bigram" if best is jc else "word", "char_bigram_ari": jc["ari"],
+                          "word_ari": jw["ari"]}
+    return {"task": "dedup", "n": len(test), "metrics": metrics}
+
+
+def run(args: argparse.Namespace) -> int:
+    from clippings.data.dataset import load_dataset
+
+    ds = load_dataset(args.dataset)
+    emb = OnnxEmbedder(args.model, variant=args.variant)
+    result = evaluate_link(emb, ds) if ds.task == "link" else evaluate_dedup(emb, ds)
+    result["model"] = {"name": emb.manifest.name, "version": emb.version, "variant": args.variant}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    key = "top1" if result["task"] == "link" else "ari"
+    print(f"{args.dataset}: task={result['task']} n={result['n']} model={emb.manifest.name}@{emb.version} ({args.variant})")
+    print(f"  {'method':<12} {key:>7} {'threshold':>10}")
+    for name, m in result["metrics"].items():
+        t = m.get("threshold")
+        print(f"  {name:<12} {m[key]:>7.3f} {'' if t is None else f'{t:>10.3f}'}")
+    return 0

@@ -1,0 +1,114 @@
+"""Offline linking over embeddings: top-1 nearest neighbour, single-linkage clustering and
+threshold tuning. The online linker must agree with `single_linkage` (a test checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import faiss
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from sklearn.metrics import adjusted_rand_score
+
+
+def _edges_at_or_above(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs (i, j, cosine) with cosine >= threshold, from one FAISS range search."""
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.IndexFlatIP(x.shape[1])
+    index.add(x)
+    # FAISS keeps inner products strictly above the radius; step one float below to keep ">=".
+    radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
+    lims, sims, cols = index.range_search(x, radius)
+    rows = np.repeat(np.arange(len(x)), np.diff(lims).astype(np.int64))
+    return rows, cols.astype(np.int64), sims
+
+
+def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def single_linkage(vectors: np.ndarray, threshold: float) -> np.ndarray:
+    """Cluster labels (N,): i and j share a cluster when a chain of pairs at cosine >= threshold
+    joins them (DBSCAN with min_samples=1, as in the paper)."""
+    if len(vectors) == 0:
+        return np.zeros(0, np.int64)
+    rows, cols, _ = _edges_at_or_above(vectors, threshold)
+    return _components(len(vectors), rows, cols)
+
+
+def labels_of(entities: Sequence[str | None]) -> np.ndarray:
+    """Entity labels as ints; a record without an entity is its own singleton."""
+    ids: dict[str, int] = {}
+    out = np.empty(len(entities), np.int64)
+    for i, e in enumerate(entities):
+        key = f"\0singleton{i}" if e is None else e
+        out[i] = ids.setdefault(key, len(ids))
+    return out
+
+
+def tune_dedup_threshold(
+    vectors: np.ndarray, entities: Sequence[str | None], grid: np.ndarray | None = None
+) -> tuple[float, float]:
+    """The cosine cut that maximises ARI against the entity labels -> (threshold, ari)."""
+    grid = np.round(np.arange(0.30, 0.991, 0.01), 2) if grid is None else grid
+    truth = labels_of(entities)
+    rows, cols, sims = _edges_at_or_above(vectors, float(grid.min()))
+    best = (float(grid[0]), -1.0)
+    for t in grid:
+        keep = sims >= t
+        ari = adjusted_rand_score(truth, _components(len(vectors), rows[keep], cols[keep]))
+        if ari > best[1]:
+            best = (float(t), float(ari))
+    return best
+
+
+def top1(queries: np.ndarray, corpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest corpus row for each query -> (index (Q,), cosine (Q,))."""
+    index = faiss.IndexFlatIP(corpus.shape[1])
+    index.add(np.ascontiguousarray(corpus, dtype=np.float32))
+    sims, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), 1)
+    return idx[:, 0], sims[:, 0]
+
+
+def top1_accuracy(
+    predicted: Sequence[str | None], query_entities: Sequence[str | None], corpus_entities: set[str]
+) -> tuple[float, int]:
+    """Share of queries whose entity is in the corpus that got it -> (accuracy, n scored)."""
+    scored = [(p, q) for p, q in zip(predicted, query_entities) if q in corpus_entities]
+    if not scored:
+        return 0.0, 0
+    return sum(p == q for p, q in scored) / len(scored), len(scored)
+
+
+def tune_link_threshold(
+    best_sims: np.ndarray, correct: np.ndarray, in_corpus: np.ndarray
+) -> tuple[float, float]:
+    """The "no match" cut on the top-1 cosine that maximises decision accuracy over all
+    queries: a query is right when it links to its entity, or when it links to nothing and its
+    entity is not in the corpus. -> (threshold, accuracy)."""
+    best = (0.0, -1.0)
+    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        link = best_sims >= t
+        acc = float(np.mean(np.where(link, correct, ~in_corpus)))
+        if acc > best[1]:
+            best = (float(t), acc)
+    return best
+
+
+def cluster_dense(sim: np.ndarray, threshold: float) -> np.ndarray:
+    """Single linkage over a dense (N, N) similarity matrix, for the string baselines."""
+    rows, cols = np.nonzero(np.triu(sim >= threshold, k=1))
+    return _components(len(sim), rows, cols)
+
+
+def tune_dense_threshold(sim: np.ndarray, entities: Sequence[str | None]) -> tuple[float, float]:
+    truth = labels_of(entities)
+    best = (0.0, -1.0)
+    for t in np.round(np.arange(0.05, 1.0, 0.025), 3):
+        ari = adjusted_rand_score(truth, cluster_dense(sim, t))
+        if ari > best[1]:
+            best = (float(t), float(ari))
+    return best

@@ -1,0 +1,44 @@
+"""The symmetric bi-encoder: a vision tower and a text tower meeting in one unit sphere."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from clippings.models.config import ModelConfig
+from clippings.models.encoders import TextEncoder, VisionEncoder
+
+
+def pool(
+    image_emb: torch.Tensor,  # (B, D) unit rows
+    text_emb: torch.Tensor,  # (B, D) unit rows
+    image_weight: float,
+    image_present: torch.Tensor | None = None,  # (B,) 0/1
+    text_present: torch.Tensor | None = None,  # (B,) 0/1
+) -> torch.Tensor:
+    """normalize(w * img + (1 - w) * txt), the paper's pooled embedding; a missing modality drops out."""
+    wi = image_weight if image_present is None else image_weight * image_present[:, None]
+    wt = (1.0 - image_weight) if text_present is None else (1.0 - image_weight) * text_present[:, None]
+    return F.normalize(wi * image_emb + wt * text_emb, dim=-1)
+
+
+class BiEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        pre = cfg.preprocess
+        self.vision = VisionEncoder(cfg.vision, pre.channels, cfg.embed_dim)
+        self.text = TextEncoder(cfg.text, pre.text_buckets, pre.text_max_len, cfg.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.vision(pixels), dim=-1)  # (B, D)
+
+    def encode_text(self, text_ids: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.text(text_ids), dim=-1)  # (B, D)
+
+    def forward(self, pixels: torch.Tensor, text_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode_image(pixels), self.encode_text(text_ids)

@@ -1,0 +1,82 @@
+"""The two towers of the small model: a residual CNN for crops and a character CNN for text.
+
+Both end in the same embedding size and are exported to ONNX as they are written here, so
+they use only ops that export cleanly (no data-dependent shapes).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from clippings.models.config import TextConfig, VisionConfig
+
+
+class ResidualStage(nn.Module):
+    """Halve the resolution, then (except at full-size stages) one residual 3x3 block."""
+
+    def __init__(self, c_in: int, c_out: int, residual: bool = True):
+        super().__init__()
+        self.down = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+        )
+        self.block = nn.Sequential(
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+        ) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)
+        return x if self.block is None else F.relu(x + self.block(x))
+
+
+class VisionEncoder(nn.Module):
+    def __init__(self, cfg: VisionConfig, in_channels: int, embed_dim: int):
+        super().__init__()
+        widths = (in_channels,) + tuple(cfg.widths)
+        # The first stage only downsamples: a residual block at full resolution costs as much
+        # as all later stages together and buys little on printed text.
+        self.stages = nn.Sequential(
+            *[ResidualStage(a, b, residual=i > 0) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+        )
+        # Mean and max pooling together: max keeps small strokes that a mean washes out.
+        self.proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * widths[-1], embed_dim))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.stages(pixels)  # (B, C, h, w)
+        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)  # (B, 2C)
+        return self.proj(pooled)  # (B, D)
+
+
+class TextEncoder(nn.Module):
+    """Hashed characters -> residual 1-D convolutions -> masked mean and max pooling."""
+
+    def __init__(self, cfg: TextConfig, buckets: int, max_len: int, embed_dim: int):
+        super().__init__()
+        self.chars = nn.Embedding(buckets, cfg.char_dim, padding_idx=0)
+        self.pos = nn.Parameter(torch.zeros(max_len, cfg.char_dim))
+        self.inp = nn.Conv1d(cfg.char_dim, cfg.width, 1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv1d(cfg.width, cfg.width, cfg.kernel, padding=cfg.kernel // 2),
+                nn.GELU(),
+                nn.Dropout(cfg.dropout),
+                nn.Conv1d(cfg.width, cfg.width, 1),
+            )
+            for _ in range(cfg.layers)
+        )
+        self.norm = nn.LayerNorm(cfg.width)
+        self.proj = nn.Linear(2 * cfg.width, embed_dim)
+
+    def forward(self, text_ids: torch.Tensor) -> torch.Tensor:
+        mask = (text_ids != 0).unsqueeze(1).to(self.pos.dtype)  # (B, 1, L)
+        x = self.chars(text_ids) + self.pos[: text_ids.shape[1]]  # (B, L, E)
+        x = self.inp(x.transpose(1, 2))  # (B, W, L)
+        for block in self.blocks:
+            x = x + block(x) * mask  # padding never leaks into real characters
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)  # (B, W, L)
+        has_text = mask.amax(dim=2)  # (B, 1): empty text pools to zeros, never NaN or -1e4
+        mean = (x * mask).sum(dim=2) / mask.sum(dim=2).clamp(min=1.0)
+        mx = (x * mask + (mask - 1.0) * 1e4).amax(dim=2) * has_text
+        return self.proj(torch.cat([mean, mx], dim=1))  # (B, D)

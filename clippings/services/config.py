@@ -1,0 +1,175 @@
+"""Every setting of the streaming services, in one place.
+
+One frozen settings object per service, read from environment variables with the prefix
+CLIPPINGS_ (e.g. CLIPPINGS_KAFKA_BOOTSTRAP_SERVERS) and overridable by keyword (the CLI
+passes its flags that way). Secrets are SecretStr: they print as '**********' and are only
+unwrapped where a client is built. docs/configuration.md lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clippings.errors import ConfigError
+
+ENV_PREFIX = "CLIPPINGS_"
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Base):
+    """How to reach the brokers; everything a client needs, security included."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_client_id: str = "clippings"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = None
+    kafka_ssl_certificate_location: str | None = None
+    kafka_ssl_key_location: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_verify_hostname: bool = True
+    # Any other librdkafka property ({"socket.keepalive.enable": "true"}); values may be
+    # secret, so only the keys are ever logged.
+    kafka_extra: dict[str, str] = Field(default_factory=dict)
+    # librdkafka's default session (45 s) makes a group join slow; 10 s still rides out GC pauses.
+    kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
+    kafka_heartbeat_interval_ms: int = Field(1_000, ge=100)
+    kafka_max_poll_interval_ms: int = Field(300_000, ge=10_000)
+    kafka_socket_timeout_ms: int = Field(30_000, ge=1_000)
+    # How long the producer retries one message before failing it; longer than any broker
+    # outage we want to ride out without a restart.
+    kafka_delivery_timeout_ms: int = Field(300_000, ge=10_000)
+    # Past this long with no broker reachable the process exits non-zero (Kubernetes restarts it).
+    broker_timeout_s: float = Field(120.0, gt=0)
+
+    topic_raw: str = "clippings.raw"
+    topic_embedded: str = "clippings.embedded"
+    topic_links: str = "clippings.links"
+    topic_dlq: str = "clippings.dlq"
+
+    @model_validator(mode="after")
+    def _sasl_complete(self):
+        if self.kafka_security_protocol.startswith("SASL") and self.kafka_sasl_mechanism is None:
+            raise ValueError("kafka_security_protocol SASL_* needs kafka_sasl_mechanism")
+        if self.kafka_sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(f"SASL {self.kafka_sasl_mechanism} needs kafka_sasl_username and kafka_sasl_password")
+        return self
+
+
+class ServiceSettings(KafkaSettings):
+    """What every long-running service shares: its consumer loop, metrics port, model."""
+
+    group_id: str = "clippings"
+    model: str = "news"  # a shipped model name or an exported model folder
+    batch_max_events: int = Field(64, ge=1, le=10_000)
+    batch_max_wait_ms: int = Field(50, ge=0, le=60_000)
+    commit_interval_ms: int = Field(1_000, ge=100)  # stored offsets are committed this often
+    stats_interval_ms: int = Field(5_000, ge=100)  # librdkafka statistics -> lag metric
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(9100, ge=0, le=65535)  # 0: any free port (tests)
+    # /healthz fails when the main loop has not turned for this long (a hung process).
+    liveness_timeout_s: float = Field(300.0, gt=0)
+
+
+class EmbedderSettings(ServiceSettings):
+    group_id: str = "clippings-embedder"
+    metrics_port: int = Field(9101, ge=0, le=65535)
+    model_variant: Literal["fp32", "fp16", "int8"] = "fp32"
+    onnx_providers: list[str] | None = None  # None: CUDA when present, else CPU
+    onnx_threads: int = Field(0, ge=0)  # ONNX Runtime intra-op threads; 0: one per core
+    decode_workers: int = Field(2, ge=1, le=64)  # image fetch/decode/preprocess threads
+    image_inline_max_bytes: int = Field(700_000, ge=1)  # decoded size of a base64 image in the event
+    image_max_bytes: int = Field(20_000_000, ge=1)  # any image, fetched by reference or inline
+    image_max_pixels: int = Field(40_000_000, ge=1)  # decompression-bomb guard (width x height)
+    image_fetch_timeout_s: float = Field(10.0, gt=0)
+    # file:// references are read only under these folders; empty: file:// is refused.
+    image_file_roots: list[Path] = Field(default_factory=list)
+    image_http_allowed: bool = True
+
+
+class LinkerSettings(ServiceSettings):
+    group_id: str = "clippings-linker"
+    metrics_port: int = Field(9102, ge=0, le=65535)
+    threshold: float | None = Field(None, ge=-1.0, le=1.0)  # None: the manifest's threshold
+    threshold_kind: Literal["dedup", "link"] = "dedup"  # which manifest threshold
+    # Any faiss.index_factory string over inner product, wrapped in an IDMap: "Flat" (exact),
+    # "HNSW32" (approximate, needs search="knn").
+    index_spec: str = "Flat"
+    search: Literal["range", "knn"] = "range"  # range: exact single linkage; knn: top-k only
+    knn_k: int = Field(32, ge=1, le=4096)
+    faiss_threads: int = Field(1, ge=1)
+    neighbours_in_event: int = Field(5, ge=0, le=100)
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # rediss:// for TLS
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_ssl_ca_certs: str | None = None
+    redis_ssl_certfile: str | None = None
+    redis_ssl_keyfile: str | None = None
+    redis_prefix: str = "clippings"
+    redis_socket_timeout_s: float = Field(5.0, gt=0)
+    # Past this long with Redis unreachable the process exits non-zero.
+    redis_timeout_s: float = Field(120.0, gt=0)
+    snapshot_dir: Path = Path("snapshots")
+    snapshot_every_events: int = Field(5_000, ge=1)
+    snapshot_interval_s: float = Field(60.0, gt=0)
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_plain(cls, v: str) -> str:
+        if not v or any(c.isspace() for c in v):
+            raise ValueError("redis_prefix must be non-empty without spaces")
+        return v
+
+
+class ClientSettings(KafkaSettings):
+    """For the short-lived tools (replay, tail, topics)."""
+
+
+def load_settings(cls: type[_Base], **overrides) -> _Base:
+    """Environment + overrides (None values ignored) -> settings, or a ConfigError naming the fields."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return cls(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid {cls.__name__}: {problems}") from None
+
+
+def redact_url(url: str) -> str:
+    """redis://user:secret@host:6379/0 -> redis://user:***@host:6379/0"""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def describe(settings: _Base) -> str:
+    """key=value of every setting with secrets masked, for the start-up log line."""
+    out = []
+    for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            shown = redact_url(value.get_secret_value()) if name.endswith("_url") else "***"
+        elif name == "kafka_extra":
+            shown = ",".join(sorted(value)) or "-"
+        else:
+            shown = value
+        out.append(f"{name}={shown}")
+    return " ".join(out)

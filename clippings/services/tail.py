@@ -1,0 +1,151 @@
+"""`clippings tail`: print link events as they arrive, duplicates highlighted, then a summary.
+
+Reads clippings.links without joining a group (it assigns every partition itself), so it
+starts at once and commits nothing. Given the dataset's labels it also says, for each flag,
+whether it is right: a clipping is a duplicate exactly when a clipping of the same labelled
+entity was linked before it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from pydantic import ValidationError
+
+from clippings.services.config import ClientSettings
+from clippings.services.errors import BrokerUnavailable
+from clippings.services.kafka import client_config
+from clippings.services.schemas import LinkEvent
+
+_BOLD_YELLOW, _RED, _RESET = "\033[1;33m", "\033[31m", "\033[0m"
+
+
+@dataclass
+class LinkTally:
+    """What the link events say so far: entities (with merges applied), flags, latencies."""
+
+    labels: dict[str, str] | None = None
+    events: dict[str, LinkEvent] = field(default_factory=dict)  # first event per clipping
+    repeats: int = 0
+    duplicates: int = 0
+    flags_correct: int = 0
+    _parent: dict[str, str] = field(default_factory=dict)
+    _labels_seen: set[str] = field(default_factory=set)
+
+    def _find(self, e: str) -> str:
+        self._parent.setdefault(e, e)
+        while self._parent[e] != e:
+            self._parent[e] = self._parent[self._parent[e]]
+            e = self._parent[e]
+        return e
+
+    def add(self, link: LinkEvent) -> bool | None:
+        """-> None for a repeat of a clipping already seen, else whether its flag is right (True without labels)."""
+        if link.id in self.events:
+            self.repeats += 1
+            return None
+        self.events[link.id] = link
+        root = self._find(link.entity_id)
+        for other in link.merged_entities:
+            self._parent[self._find(other)] = root
+        self.duplicates += link.is_duplicate
+        if self.labels is None:
+            return True
+        label = self.labels.get(link.id)
+        correct = label is not None and link.is_duplicate == (label in self._labels_seen)
+        self._labels_seen.add(label)
+        self.flags_correct += correct
+        return correct
+
+    def entity_of(self, clipping_id: str) -> str:
+        return self._find(self.events[clipping_id].entity_id)
+
+    @property
+    def entities(self) -> int:
+        return len({self._find(e.entity_id) for e in self.events.values()})
+
+    def summary(self) -> str:
+        n = len(self.events)
+        parts = [f"events={n}", f"duplicates={self.duplicates}", f"entities={self.entities}"]
+        if n:
+            first_raw = min(e.raw_ts_ms for e in self.events.values())
+            last_link = max(e.linked_ts_ms for e in self.events.values())
+            seconds = max(last_link - first_raw, 1) / 1000
+            lat = np.array([e.linked_ts_ms - e.raw_ts_ms for e in self.events.values()]) / 1000
+            parts += [f"throughput={n / seconds:.1f}/s", f"latency_p50={np.percentile(lat, 50):.3f}s",
+                      f"latency_p99={np.percentile(lat, 99):.3f}s"]
+        if self.labels is not None:
+            parts.append(f"flags_correct={self.flags_correct}/{n}")
+        if self.repeats:
+            parts.append(f"repeated_events={self.repeats}")
+        return " ".join(parts)
+
+
+def format_link(link: LinkEvent, correct: bool | None, color: bool) -> str:
+    tag = "DUP" if link.is_duplicate else "new"
+    line = f"{tag:<4}{link.id:<28} entity={link.entity_id}"
+    if link.is_duplicate:
+        line += f"  matched={link.matched_id} cos={link.similarity:.3f}"
+    if link.merged_entities:
+        line += f"  merged={','.join(link.merged_entities)}"
+    if correct is False:
+        line += "  WRONG (labels say " + ("new)" if link.is_duplicate else "duplicate)")
+    if color and correct is False:
+        return _RED + line + _RESET
+    if color and link.is_duplicate:
+        return _BOLD_YELLOW + line + _RESET
+    return line
+
+
+def tail(
+    settings: ClientSettings,
+    from_beginning: bool = True,
+    max_events: int | None = None,  # stop after this many distinct clippings
+    idle_timeout_s: float | None = None,  # stop after this long without a new event
+    labels: dict[str, str] | None = None,
+    out: TextIO | None = sys.stdout,
+    color: bool | None = None,
+    stop=lambda: False,
+) -> LinkTally:
+    color = out is not None and (out.isatty() if color is None else color)
+    consumer = Consumer(client_config(settings) | {
+        "group.id": f"clippings-tail-{uuid.uuid4().hex[:8]}",  # never joined: partitions are assigned
+        "enable.auto.commit": False,
+    })
+    tally = LinkTally(labels=labels)
+    try:
+        try:
+            meta = consumer.list_topics(settings.topic_links, timeout=10)
+        except Exception as exc:  # noqa: BLE001 (librdkafka raises KafkaException or a timeout)
+            raise BrokerUnavailable(f"cannot reach {settings.kafka_bootstrap_servers}: {exc}") from exc
+        partitions = sorted(meta.topics[settings.topic_links].partitions)
+        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        consumer.assign([TopicPartition(settings.topic_links, p, start) for p in partitions])
+        last_new = time.monotonic()
+        while not stop():
+            if max_events is not None and len(tally.events) >= max_events:
+                break
+            if idle_timeout_s is not None and time.monotonic() - last_new > idle_timeout_s:
+                break
+            for msg in consumer.consume(100, 0.2):
+                if msg.error():
+                    continue
+                try:
+                    link = LinkEvent.model_validate_json(msg.value())
+                except ValidationError:
+                    continue
+                correct = tally.add(link)
+                if correct is None:
+                    continue
+                last_new = time.monotonic()
+                if out is not None:
+                    print(format_link(link, correct if labels is not None else None, color), file=out, flush=True)
+    finally:
+        consumer.close()
+    return tally

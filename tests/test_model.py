@@ -1,0 +1,77 @@
+"""The small bi-encoder: shapes, unit norms, padding invariance, and golden outputs."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from clippings.models.config import ModelConfig, preset
+from clippings.models.factory import create_model, load_checkpoint, save_checkpoint
+from clippings.preprocess import tokenize_text
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def fixed_inputs(cfg: ModelConfig):
+    g = torch.Generator().manual_seed(1234)
+    pre = cfg.preprocess
+    pixels = torch.rand(3, pre.channels, pre.image_height, pre.image_width, generator=g) * 2 - 1
+    ids = torch.from_numpy(np.stack([tokenize_text(t, pre) for t in ["株式会社山田製作所", "Toyo Spinning Co., Ltd.", ""]]))
+    return pixels, ids
+
+
+def seeded_model(name: str):
+    torch.manual_seed(0)
+    return create_model(preset(name)).eval()
+
+
+@pytest.mark.parametrize("name", ["small-crops", "small-photos"])
+def test_outputs_are_unit_vectors_of_equal_size(name):
+    model = seeded_model(name)
+    img, txt = model(*fixed_inputs(model.cfg))
+    assert img.shape == txt.shape == (3, model.cfg.embed_dim)
+    assert torch.allclose(img.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_text_padding_does_not_change_the_embedding():
+    model = seeded_model("small-crops")
+    pre = model.cfg.preprocess
+    ids = torch.from_numpy(tokenize_text("山田製作所", pre))[None]
+    longer = torch.cat([ids, torch.zeros(1, 8, dtype=torch.long)], dim=1)
+    with torch.no_grad():
+        a, b = model.encode_text(ids), model.encode_text(longer[:, : pre.text_max_len])
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["small-crops", "small-photos"])
+def test_golden_outputs(name):
+    """Fixed seed, fixed inputs, stored outputs: any change to the architecture or the
+    preprocessing shows here. Regenerate with `python tests/golden/make_golden.py` when
+    the change is deliberate."""
+    model = seeded_model(name)
+    with torch.no_grad():
+        img, txt = model(*fixed_inputs(model.cfg))
+    ref = np.load(GOLDEN / f"{name}.npz")
+    assert np.allclose(img.numpy(), ref["image"], atol=1e-5)
+    assert np.allclose(txt.numpy(), ref["text"], atol=1e-5)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = seeded_model("small-crops")
+    save_checkpoint(tmp_path / "c.pt", model, model.cfg, epoch=3)
+    loaded, cfg, ckpt = load_checkpoint(tmp_path / "c.pt")
+    assert cfg == model.cfg and ckpt["epoch"] == 3
+    inputs = fixed_inputs(cfg)
+    with torch.no_grad():
+        assert torch.equal(model(*inputs)[0], loaded(*inputs)[0])
+
+
+def test_loading_a_non_checkpoint_is_a_clear_error(tmp_path):
+    from clippings.errors import ModelError
+
+    with pytest.raises(ModelError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ModelError, match="not a clippings checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")

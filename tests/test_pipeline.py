@@ -1,0 +1,103 @@
+"""synth -> train -> export -> eval, through the real CLI, on a tiny data set.
+
+One tiny model is trained per test session (about half a minute on 2 cores) and reused.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from clippings.data.synth import generate
+from clippings.embedding import Manifest, OnnxEmbedder
+from clippings.models.factory import load_checkpoint
+from clippings.preprocess import load_image
+
+
+def clippings(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "clippings.cli", *args], capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"clippings {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    generate("jp-firms", root / "train", task="train", entities=40, instances=3, seed=101, progress=False)
+    generate("jp-firms", root / "val", task="link", entities=30, seed=102, progress=False)
+    generate("news", root / "dedup", task="dedup", entities=30, seed=103, progress=False)
+    run = root / "run"
+    clippings("train", "--data", str(root / "train"), "--val", str(root / "val"), "--out", str(run),
+              "--stage1-epochs", "1", "--stage2-epochs", "1", "--classes-per-batch", "8", "--seed", "7")
+    clippings("export", str(run), "--out", str(root / "model"), "--fp16", "--int8")
+    return root
+
+
+def test_training_writes_checkpoints_and_history(tiny):
+    run = tiny / "run"
+    assert (run / "best.pt").is_file() and (run / "last.pt").is_file()
+    history = json.loads((run / "history.json").read_text())
+    assert [h["stage"] for h in history] == ["stage1", "stage2"]
+    assert all(0.0 <= h["val_top1"] <= 1.0 for h in history)
+
+
+def test_resume_continues_from_last_epoch(tiny, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(tiny / "train"), "--val", str(tiny / "val"), "--out", str(run),
+            "--stage1-epochs", "1", "--classes-per-batch", "8", "--seed", "7"]
+    clippings(*args, "--stage2-epochs", "1")
+    clippings(*args, "--stage2-epochs", "2", "--resume")
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_export_parity_on_real_inputs(tiny):
+    """ONNX Runtime against PyTorch on real clippings: cosine > 0.999 for fp32."""
+    model_dir = tiny / "model"
+    manifest = Manifest.load(model_dir)
+    assert set(manifest.files) == {"fp32", "fp16", "int8"}
+    assert manifest.parity["fp32"]["min_cosine"] > 0.999
+    model, _, _ = load_checkpoint(tiny / "run" / "best.pt")
+    records = [json.loads(line) for line in (tiny / "val" / "records.jsonl").read_text().splitlines()]
+    emb = OnnxEmbedder(model_dir)
+    pixels, ip, ids, tp = emb.prepare([load_image(tiny / "val" / r["image"]) for r in records], [r["text"] for r in records])
+    ort_img, ort_txt = emb.run(pixels, ids)
+    with torch.no_grad():
+        pt_img, pt_txt = model(torch.from_numpy(pixels), torch.from_numpy(ids))
+    cos_img = np.sum(ort_img * pt_img.numpy(), axis=1)
+    cos_txt = np.sum(ort_txt * pt_txt.numpy(), axis=1)[tp > 0]
+    assert cos_img.min() > 0.999 and cos_txt.min() > 0.999
+    # The dynamic batch axis: one clipping at a time gives the same vectors as the batch.
+    one_img, _ = emb.run(pixels[:1], ids[:1])
+    assert np.allclose(one_img, ort_img[:1], atol=1e-5)
+
+
+def test_eval_json_link(tiny):
+    out = clippings("eval", str(tiny / "val"), "--model", str(tiny / "model"), "--json")
+    result = json.loads(out.stdout)
+    assert result["task"] == "link" and result["n"] > 0
+    assert set(result["metrics"]) == {"clippings", "image_only", "text_only", "levenshtein", "jaccard"}
+    assert all(0.0 <= m["top1"] <= 1.0 for m in result["metrics"].values())
+    assert "threshold" in result["metrics"]["clippings"]
+
+
+def test_eval_json_dedup(tiny):
+    # A jp-firms model on news clippings scores badly, but the report must be complete.
+    result = json.loads(clippings("eval", str(tiny / "dedup"), "--model", str(tiny / "model"), "--json").stdout)
+    assert result["task"] == "dedup"
+    for name in ("clippings", "image_only", "text_only", "levenshtein", "jaccard"):
+        assert -1.0 <= result["metrics"][name]["ari"] <= 1.0 and "threshold" in result["metrics"][name]
+
+
+def test_cli_errors_are_clear(tiny, tmp_path):
+    bad = clippings("eval", str(tmp_path), "--model", str(tiny / "model"), check=False)
+    assert bad.returncode == 2 and "no records.jsonl" in bad.stderr
+    bad = clippings("eval", str(tiny / "val"), "--model", "no-such-model", check=False)
+    assert bad.returncode == 2 and "no model 'no-such-model'" in bad.stderr
+    bad = clippings("train", "--data", str(tiny / "train"), "--out", str(tmp_path / "r"), "--resume", check=False)
+    assert bad.returncode == 2 and "no " in bad.stderr and "last.pt" in bad.stderr
