@@ -17,10 +17,8 @@ from clippings.data.dataset import Dataset, Record
 from clippings.embedding import OnnxEmbedder, pool
 from clippings.errors import DatasetError
 from clippings.linking import cluster_dense, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold
-from clippings.scoring import link_scores
+from clippings.scoring import WEIGHT_GRID, link_scores
 from clippings.preprocess import load_image
-
-WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

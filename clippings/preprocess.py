@@ -22,7 +22,7 @@ class PreprocessConfig:
     image_height: int = 32
     image_width: int = 128
     channels: int = 1  # 1: grayscale (text crops), 3: RGB (photos)
-    rotate_tall: bool = True  # vertical Japanese crops are turned to lie like horizontal ones
+    reflow_tall: bool = True  # vertical Japanese crops are re-laid as one horizontal line
     pad_value: int = 255  # letterbox fill: paper white
     mean: float | tuple[float, ...] = 0.5  # one value, or one per channel (CLIP's)
     std: float | tuple[float, ...] = 0.5
@@ -45,10 +45,9 @@ class PreprocessConfig:
 def prepare_image(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     """One PIL image -> (C, H, W) float32, letterboxed to the model's size."""
     img = img.convert("L" if cfg.channels == 1 else "RGB")
+    if cfg.reflow_tall and img.height > 1.5 * img.width:
+        img = reflow_vertical(img, cfg.pad_value)
     w, h = img.size
-    if cfg.rotate_tall and h > 1.5 * w:
-        img = img.transpose(Image.Transpose.ROTATE_90)
-        w, h = h, w
     scale = min(cfg.image_width / w, cfg.image_height / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     img = img.resize((nw, nh), Image.Resampling.BILINEAR)
@@ -60,6 +59,81 @@ def prepare_image(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     mean = np.asarray(cfg.mean, np.float32).reshape(-1, 1, 1)
     std = np.asarray(cfg.std, np.float32).reshape(-1, 1, 1)
     return (arr - mean) / std
+
+
+def _inked(gray: np.ndarray, axis: int) -> np.ndarray:
+    """Which rows (axis=1) or columns (axis=0) carry print. Relative to the busiest line, so
+    scanner speckle and paper texture in a gap do not count as ink."""
+    lo, hi = float(gray.min()), float(gray.max())
+    if hi - lo < 1e-3:
+        return np.ones(gray.shape[1 - axis], bool)
+    profile = (gray < (lo + hi) / 2).mean(axis=axis)
+    return profile > 0.08 * profile.max()
+
+
+def _char_cuts(gray: np.ndarray, cell: float) -> list[int]:
+    """Row indices that split a one-column vertical crop into character cells: cut in the
+    middle of blank row runs, never leaving a cell shorter than 0.6 of a character."""
+    ink_rows = _inked(gray, axis=1)
+    cuts, last, r = [0], 0, 0
+    while r < len(ink_rows):
+        if ink_rows[r]:
+            r += 1
+            continue
+        start = r
+        while r < len(ink_rows) and not ink_rows[r]:
+            r += 1
+        mid = (start + r) // 2
+        if mid - last >= 0.6 * cell and len(ink_rows) - mid >= 0.6 * cell:
+            cuts.append(mid)
+            last = mid
+    return cuts + [len(ink_rows)]
+
+
+def _column_spans(gray: np.ndarray) -> list[tuple[int, int, int]]:
+    """Text columns of a vertical crop, right to left as Japanese is read: runs of inked
+    pixel columns, split at blank gaps, ignoring specks narrower than a quarter column."""
+    ink = _inked(gray, axis=0)
+    spans, c = [], 0
+    while c < len(ink):
+        if not ink[c]:
+            c += 1
+            continue
+        start = c
+        while c < len(ink) and ink[c]:
+            c += 1
+        spans.append((start, c))
+    if not spans:
+        return [(0, gray.shape[1], gray.shape[1])]
+    widest = max(b - a for a, b in spans)
+    spans = [(a, b) for a, b in spans if b - a >= 0.25 * widest]
+    # Widen each column into half of the blank gap beside it, so strokes keep their margins.
+    edges = [0] + [(b1 + a2) // 2 for (_, b1), (a2, _) in zip(spans[:-1], spans[1:])] + [gray.shape[1]]
+    # (left, right, inked width): the inked width is the character size, margins excluded.
+    return [(edges[i], edges[i + 1], b - a) for i, (a, b) in enumerate(spans)][::-1]
+
+
+def reflow_vertical(img: Image.Image, pad_value: int) -> Image.Image:
+    """A vertical crop (characters top to bottom, columns right to left) -> the same
+    characters side by side, upright. A horizontal and a vertical print of one name then look
+    alike to the CNN, where turning the whole crop would lay every character on its side."""
+    gray = np.asarray(img.convert("L"), dtype=np.float32)
+    tiles = []
+    for a, b, char_w in _column_spans(gray):
+        cuts = _char_cuts(gray[:, a:b], cell=float(char_w))
+        for top, bottom in zip(cuts[:-1], cuts[1:]):
+            # Characters printed without a blank row between them: split the run evenly.
+            n = max(1, round((bottom - top) / (1.1 * char_w)))
+            edges = np.linspace(top, bottom, n + 1).round().astype(int)
+            tiles += [img.crop((a, int(t), b, int(u))) for t, u in zip(edges[:-1], edges[1:]) if u > t]
+    height = max(t.height for t in tiles)
+    fill = pad_value if img.mode == "L" else (pad_value,) * 3
+    out = Image.new(img.mode, (sum(t.width for t in tiles), height), fill)
+    x = 0
+    for t in tiles:
+        out.paste(t, (x, (height - t.height) // 2))
+        x += t.width
+    return out
 
 
 def prepare_images(

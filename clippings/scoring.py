@@ -37,3 +37,30 @@ def dedup_scores(
     threshold, val_ari = tune_dedup_threshold(val_vectors, val_entities)
     ari = adjusted_rand_score(labels_of(test_entities), single_linkage(test_vectors, threshold))
     return {"ari": float(ari), "threshold": threshold, "val_ari": val_ari, "n": len(test_entities)}
+
+
+WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
+
+
+def tune_serving(
+    image_emb: np.ndarray, text_emb: np.ndarray, image_present: np.ndarray, text_present: np.ndarray,
+    splits: Sequence[str], entities: Sequence[str | None],
+) -> dict:
+    """The image weight w and the two thresholds a served model uses, chosen on a validation
+    set: w maximises top-1 (linking set) or ARI (dedup set); ties go to the w nearer 0.5."""
+    def pooled(w: float) -> np.ndarray:
+        from clippings.embedding import pool
+
+        return pool(image_emb, text_emb, image_present, text_present, w)
+
+    order = sorted(WEIGHT_GRID, key=lambda w: abs(w - 0.5))  # max() keeps the first of equals
+    if {"corpus", "query"} <= set(splits):
+        by_w = {float(w): link_scores(pooled(float(w)), splits, entities) for w in order}
+        w = max(by_w, key=lambda k: by_w[k]["top1"])
+        dedup_threshold, _ = tune_dedup_threshold(pooled(w), entities)
+        return {"image_weight": w, "link": by_w[w]["threshold"], "dedup": dedup_threshold, "val_top1": by_w[w]["top1"]}
+    by_w = {float(w): tune_dedup_threshold(pooled(float(w)), entities) for w in order}
+    w = max(by_w, key=lambda k: by_w[k][1])
+    threshold, ari = by_w[w]
+    # A dedup set has no corpus: the nearest-neighbour cut is the clustering cut.
+    return {"image_weight": w, "link": threshold, "dedup": threshold, "val_ari": ari}

@@ -44,6 +44,7 @@ KUSTOMIZATIONS = {
     "gpu-green": DEPLOY / "k8s" / "overlays" / "gpu-green",
     "kafka": DEPLOY / "k8s" / "kafka",
     "redis": DEPLOY / "k8s" / "redis",
+    "smoke": DEPLOY / "k8s" / "smoke",
 }
 # The ones that are a stack of services (each is applied together with platform).
 STACKS = ("cpu", "gpu", "cpu-hpa", "gpu-green")
@@ -56,6 +57,7 @@ EXTERNAL_SECRETS = {
     "clippings-linker": ({"password"}, "the Strimzi User Operator, for KafkaUser clippings-linker"),
     "clippings-kafka-cluster-ca-cert": ({"ca.crt"}, "the Strimzi Cluster Operator, for Kafka clippings-kafka"),
     "clippings-redis": ({"url", "password", "users.acl"}, "the operator, with the command in docs/deploy.md"),
+    "clippings-smoke": ({"password"}, "the Strimzi User Operator, for KafkaUser clippings-smoke"),
 }
 
 # Settings of clippings/services/config.py that the manifests leave unset on purpose.
@@ -70,6 +72,8 @@ UNSET_SETTINGS = {
     "redis_ssl_keyfile": "no client certificate for Redis (see redis_ssl_ca_certs)",
 }
 SERVICE_SETTINGS = {"embedder": "EmbedderSettings", "linker": "LinkerSettings"}
+# The short-lived tools read ClientSettings and ignore the services' variables.
+CLIENT_COMMANDS = ("replay", "tail", "topics")
 
 # Metrics the alerts and the dashboard may use although no clippings service exports them.
 EXTERNAL_METRICS = {
@@ -243,7 +247,8 @@ def reference_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
             problems.append(f"{where}: ServiceAccount {spec['serviceAccountName']} does not exist")
         if doc["kind"] == "StatefulSet" and doc["spec"].get("serviceName") not in services:
             problems.append(f"{where}: serviceName {doc['spec'].get('serviceName')} is no Service")
-        if not _labels_match(doc["spec"]["selector"], doc["spec"]["template"]["metadata"].get("labels", {})):
+        selector = doc["spec"].get("selector")
+        if selector and not _labels_match(selector, doc["spec"]["template"]["metadata"].get("labels", {})):
             problems.append(f"{where}: selector does not match its own pod template")
         volume_names = {v["name"] for v in spec.get("volumes", [])}
         volume_names |= {t["metadata"]["name"] for t in doc["spec"].get("volumeClaimTemplates", [])}
@@ -287,8 +292,9 @@ def reference_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
         matched = [w for w, labels in pod_labels if _labels_match(pdb["spec"]["selector"], labels)]
         if len(matched) != 1:
             problems.append(f"{ref(pdb)}: selector matches {matched or 'no workload'} (want exactly one)")
+    every_pod = [w["spec"]["template"]["metadata"].get("labels", {}) for w in everything if pod_spec(w) is not None]
     for policy in by_kind(docs, "NetworkPolicy"):
-        if not any(_labels_match(policy["spec"]["podSelector"], labels) for _, labels in pod_labels):
+        if not any(_labels_match(policy["spec"]["podSelector"], labels) for labels in every_pod):
             problems.append(f"{ref(policy)}: podSelector matches no pod template")
 
     targets = {(d["kind"], d["metadata"]["name"]) for d in workloads}
@@ -337,13 +343,14 @@ def container_env(container: dict, docs: Iterable[dict]) -> dict[str, str]:
     return env
 
 
-def service_containers(docs: Iterable[dict]) -> Iterator[tuple[dict, dict, str]]:
-    """(workload, container, service) for each container running `clippings embedder|linker`."""
+def service_containers(docs: Iterable[dict], commands: Iterable[str] = SERVICE_SETTINGS) -> Iterator[tuple[dict, dict, str]]:
+    """(workload, container, command) for each container running `clippings COMMAND`."""
+    commands = set(commands)
     for doc in docs:
-        spec = pod_spec(doc)
-        for container in (spec or {}).get("containers", []):
+        spec = pod_spec(doc) or {}
+        for container in spec.get("initContainers", []) + spec.get("containers", []):
             args = container.get("args", [])
-            if args and args[0] in SERVICE_SETTINGS:
+            if args and args[0] in commands:
                 yield doc, container, args[0]
 
 
@@ -361,17 +368,18 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def settings_problems(docs: list[dict]) -> list[str]:
+def settings_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
     """The CLIPPINGS_* variables of each service container are exactly the settings of
     clippings/services/config.py (less UNSET_SETTINGS), and the services accept their values."""
     from clippings.services import config
 
+    everything = list(docs) + list(shared)
     problems = []
     for doc, container, service in service_containers(docs):
         where = f"{ref(doc)} container {container['name']}"
         settings_cls = getattr(config, SERVICE_SETTINGS[service])
         known = {config.ENV_PREFIX + field.upper(): field for field in settings_cls.model_fields}
-        env = {k: v for k, v in container_env(container, docs).items() if k.startswith(config.ENV_PREFIX)}
+        env = {k: v for k, v in container_env(container, everything).items() if k.startswith(config.ENV_PREFIX)}
         for name in sorted(set(env) - set(known)):
             problems.append(f"{where}: {name} is no setting of {settings_cls.__name__}")
         for name, field in sorted(known.items()):
@@ -384,6 +392,13 @@ def settings_problems(docs: list[dict]) -> list[str]:
                 config.load_settings(settings_cls)
             except config.ConfigError as exc:
                 problems.append(f"{where}: the service would refuse its settings: {exc}")
+    for doc, container, command in service_containers(docs, CLIENT_COMMANDS):
+        env = {k: v for k, v in container_env(container, everything).items() if k.startswith(config.ENV_PREFIX)}
+        with _environment(env):
+            try:
+                config.load_settings(config.ClientSettings)
+            except config.ConfigError as exc:
+                problems.append(f"{ref(doc)} container {container['name']}: `clippings {command}` would refuse its settings: {exc}")
     return problems
 
 
@@ -411,7 +426,7 @@ def policy_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
             problems.append(f"{where}: automountServiceAccountToken must be false")
         if pod_sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
             problems.append(f"{where}: pod seccompProfile must be RuntimeDefault")
-        for container in spec["containers"]:
+        for container in spec.get("initContainers", []) + spec["containers"]:
             cwhere = f"{where} container {container['name']}"
             sc = container.get("securityContext", {})
             if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
@@ -428,9 +443,11 @@ def policy_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
                 for resource in ("cpu", "memory"):
                     if resource not in container.get("resources", {}).get(kind, {}):
                         problems.append(f"{cwhere}: no {resource} {kind[:-1]}")
-            for probe in ("readinessProbe", "livenessProbe"):
-                if probe not in container:
-                    problems.append(f"{cwhere}: no {probe}")
+            # A Job runs to its end: nothing to probe. Init containers cannot have probes.
+            if doc["kind"] != "Job" and container in spec["containers"]:
+                for probe in ("readinessProbe", "livenessProbe"):
+                    if probe not in container:
+                        problems.append(f"{cwhere}: no {probe}")
 
     for doc, container, service in service_containers(docs):
         where = f"{ref(doc)} container {container['name']}"
@@ -515,7 +532,8 @@ def checkov_findings(directory: Path) -> list[Finding]:
     findings = []
     for report in reports:
         for failed in report.get("results", {}).get("failed_checks", []):
-            findings.append(Finding(failed["check_id"], Path(failed["file_path"]).name, failed["resource"], failed["check_name"]))
+            # file_path is relative to the scanned directory ("/sub/cpu.yaml").
+            findings.append(Finding(failed["check_id"], failed["file_path"].lstrip("/"), failed["resource"], failed["check_name"]))
     return findings
 
 
@@ -716,12 +734,15 @@ def main(argv: list[str] | None = None) -> int:
         results["schema"] = [f"{name}: {p}" for name, docs in rendered.items() for p in schema_problems(docs)]
     if "refs" in wanted:
         results["refs"] = [f"{name}: {p}" for name in STACKS for p in reference_problems(rendered[name], platform)]
-        results["refs"] += [f"{name}: {p}" for name in ("platform", "kafka", "redis") for p in reference_problems(rendered[name])]
+        results["refs"] += [f"platform: {p}" for p in reference_problems(platform, rendered["cpu"])]
+        results["refs"] += [f"{name}: {p}" for name in ("kafka", "redis") for p in reference_problems(rendered[name])]
+        results["refs"] += [f"smoke: {p}" for p in reference_problems(rendered["smoke"], rendered["cpu"])]
     if "settings" in wanted:
         results["settings"] = [f"{name}: {p}" for name in STACKS for p in settings_problems(rendered[name])]
+        results["settings"] += [f"smoke: {p}" for p in settings_problems(rendered["smoke"], rendered["cpu"])]
     if "policy" in wanted:
         results["policy"] = [f"{name}: {p}" for name in STACKS for p in policy_problems(rendered[name], platform)]
-        results["policy"] += [f"redis: {p}" for p in policy_problems(rendered["redis"])]
+        results["policy"] += [f"{name}: {p}" for name in ("redis", "smoke") for p in policy_problems(rendered[name])]
     if "checkov" in wanted:
         with tempfile.TemporaryDirectory(prefix="clippings-checkov-") as tmp:
             write_rendered(rendered, Path(tmp))

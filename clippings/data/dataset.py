@@ -10,7 +10,6 @@ are for training only. Every bad line is reported with its number; none is skipp
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,16 +86,21 @@ def load_dataset(path: str | Path) -> Dataset:
         raise DatasetError(f"{root}: no records.jsonl (expected a dataset folder)")
     records: list[Record] = []
     problems: list[str] = []
+    first_line: dict[str, int] = {}
     with jsonl.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                records.append(_parse_line(root, line))
+                rec = _parse_line(root, line)
             except ValueError as exc:
                 problems.append(f"{jsonl}:{lineno}: {exc}")
-    dupes = [rid for rid, n in Counter(r.id for r in records).items() if n > 1]
-    problems += [f"{jsonl}: duplicate id {rid!r}" for rid in dupes[:20]]
+                continue
+            if rec.id in first_line:
+                problems.append(f"{jsonl}:{lineno}: duplicate id {rec.id!r} (first on line {first_line[rec.id]})")
+                continue
+            first_line[rec.id] = lineno
+            records.append(rec)
     if problems:
         shown = "\n  ".join(problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""

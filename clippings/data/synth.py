@@ -24,15 +24,17 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+from clippings.data.synth_degrade import DEGRADATION_SETS
+from clippings.data.synth_fonts import FONT_SETS
+from clippings.data.synth_tasks import TASKS
 from clippings.errors import ConfigError
 
 KINDS = ("jp-firms", "news")
-TASKS = ("train", "link", "dedup")
-FONT_SETS = ("train", "heldout", "all")
-DEGRADATION_SETS = ("train", "heldout")
+# Seeds of the random streams: (seed, kind, task, stream, ...), so kinds and tasks made
+# with one seed still draw different entities.
 _KIND_CODES = {"jp-firms": 1, "news": 2}
 _TASK_CODES = {"train": 1, "link": 2, "dedup": 3}
-_OUTPUTS = ("records.jsonl", "meta.jsonl", "synth.json", "images")
+_OUTPUTS = ("records.jsonl", "meta.jsonl", "synth.json", "images", "records.jsonl.tmp", "meta.jsonl.tmp")
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate a synthetic data set in the dataset format (records.jsonl + images/).",
     )
     p.add_argument("kind", choices=KINDS, help="jp-firms: firm-name crops + OCR text; news: photos + captions")
-    p.add_argument("out_dir", type=Path, help="output folder (must be empty unless --overwrite)")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder (must be empty unless --overwrite)")
     p.add_argument("--task", choices=TASKS, default="train",
                    help="train: N x M instances; link: corpus + queries; dedup: clusters in val/test (default train)")
     p.add_argument("--entities", type=int, required=True, metavar="N", help="number of entities (firms, stories)")

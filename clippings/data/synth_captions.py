@@ -13,11 +13,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-FIRST_NAMES = (
+MALE_FIRST_NAMES = (
     "John", "William", "James", "Charles", "George", "Frank", "Joseph", "Thomas", "Henry", "Robert", "Edward",
     "Harry", "Walter", "Arthur", "Fred", "Albert", "Samuel", "Clarence", "Louis", "David", "Joe", "Richard",
     "Ernest", "Roy", "Will", "Andrew", "Jesse", "Oscar", "Raymond", "Herbert", "Paul", "Howard", "Eugene",
     "Carl", "Ralph", "Harold", "Earl", "Leo", "Lloyd", "Floyd", "Chester", "Dwight", "Herman", "Lester",
+)
+FEMALE_FIRST_NAMES = (
     "Mary", "Anna", "Emma", "Elizabeth", "Margaret", "Minnie", "Ida", "Bertha", "Clara", "Alice", "Annie",
     "Florence", "Bessie", "Grace", "Ethel", "Sarah", "Ella", "Helen", "Ruth", "Dorothy", "Mildred", "Frances",
     "Evelyn", "Marie", "Louise", "Edna", "Hazel", "Gladys", "Lillian", "Irene", "Pauline", "Vera", "Doris",
@@ -38,6 +40,9 @@ LAST_NAMES = (
     "Spencer", "Peters", "Hawkins", "Grant", "Hansen", "Castro", "Hoffman", "Hart", "Elliott", "Cunningham",
     "Knight", "Bradley", "O'Brien", "Lindqvist", "Kowalski", "Novak", "Romano", "Costa", "Becker", "Schultz",
 )
+# Title before a name -> the same office after it ("Gov. Al Smith" / "Al Smith, governor").
+TITLE_OFFICES = {"Gov.": "governor", "Sen.": "senator", "Rep.": "congressman", "Dr.": "physician",
+                 "Rev.": "pastor", "Gen.": "general", "Adm.": "admiral", "Col.": "colonel", "Capt.": "captain"}
 ROLES = (
     "Mayor", "Gov.", "Sen.", "Rep.", "Judge", "Dr.", "Rev.", "Gen.", "Adm.", "Col.", "Capt.", "Police Chief",
     "Fire Chief", "Secretary of Commerce", "Secretary of Labor", "Secretary of State", "Commissioner",
@@ -87,7 +92,7 @@ SHIPS = ("Mary Ellen", "Great Lakes", "Pioneer", "Liberty Bell", "Northern Star"
 EVENTS = {
     "fire": ("street", "FIRE SWEEPS {THING}", (
         "Firemen battle a blaze that destroyed the {thing} at {city} {when}. Damage was estimated at ${amount}.",
-        "Flames and smoke pour from the {thing} as {n} firemen fight the fire. {who} said the cause was not known.")),
+        "Flames and smoke pour from the {thing} as {k} firemen fight the fire. {who} said the cause was not known.")),
     "flood": ("landscape", "FLOOD WATERS RISE", (
         "Flood waters cover the lowlands near {city} after the river crested {when}. {n} families were driven from their homes.",
         "Residents of {city} wade through flood waters {when}. {who} asked for Red Cross aid for {n} families.")),
@@ -102,21 +107,21 @@ EVENTS = {
         "Striking workers gather outside the {thing} at {city} {when} as talks with {who} broke off.")),
     "rally": ("crowd", "{NAME} OPENS CAMPAIGN", (
         "{who} waves to a crowd of {n} at an election rally in {city} {when}.",
-        "{who} speaks to supporters at {city} {when}, opening his campaign for re-election.")),
+        "{who} speaks to supporters at {city} {when}, opening {his} campaign for re-election.")),
     "launch": ("harbour", "SHIP LAUNCHED", (
         "The freighter {thing} slides down the ways at {city} {when}. {who} was the sponsor.",
         "{who} breaks a bottle across the bow of the {thing} at its launching at {city} {when}.")),
-    "wreck": ("landscape", "{N} HURT IN TRAIN WRECK", (
-        "Wrecked coaches lie beside the tracks near {city} {when}. {n} passengers were injured.",
+    "wreck": ("landscape", "{K} HURT IN TRAIN WRECK", (
+        "Wrecked coaches lie beside the tracks near {city} {when}. {k} passengers were injured.",
         "Workmen clear the wreckage of a passenger train that left the rails near {city} {when}.")),
     "game": ("sports", "{THING} WIN TITLE", (
         "The {thing} score the winning touchdown before {n} fans at {city} {when}.",
         "Players of the {thing} carry {who} off the field at {city} {when} after the championship game.")),
     "storm": ("landscape", "TORNADO STRIKES {CITY}", (
-        "Wreckage of homes litters a street at {city} after a tornado struck {when}. {n} persons were hurt.",
-        "A farm house near {city} lies in ruins after the storm of {when}. {who} toured the area.")),
+        "Wreckage of homes litters a street at {city} after a tornado struck {when}. {k} persons were hurt.",
+        "A farm house near {city} lies in ruins after the storm {when}. {who} toured the area.")),
     "visit": ("street", "{NAME} VISITS {CITY}", (
-        "{who} arrives at {city} {when} for a two-day visit. He was greeted by {n} persons at the station.",
+        "{who} arrives at {city} {when} for a two-day visit. {He} was greeted by {n} persons at the station.",
         "{who} rides through the streets of {city} {when} in an open car.")),
     "conference": ("interior", "LEADERS CONFER", (
         "{who} presides over a meeting of {org} at {city} {when}. {n} delegates attended.",
@@ -125,14 +130,14 @@ EVENTS = {
         "Planes fly in formation over the airport at {city} {when} before {n} spectators.",
         "A stunt flier loops over the field at {city} {when}. {who} opened the show.")),
     "harvest": ("landscape", "RECORD HARVEST", (
-        "Farmers near {city} bring in a record wheat crop {when}. {who} said yields were {n} bushels an acre.",
+        "Farmers near {city} bring in a record wheat crop {when}. {who} said yields were {k} bushels an acre.",
         "Combines move across the wheat fields near {city} {when}, in the biggest harvest since {year2}.")),
     "autoshow": ("street", "NEW MODELS SHOWN", (
         "Crowds inspect the new models at the auto show at {city} {when}. {n} persons attended the opening.",
         "{who} looks over a new sedan at the auto show at {city} {when}.")),
     "portrait": ("portrait", "{NAME}", (
-        "{who}, who was named to head {org} at {city} {when}.",
-        "{who} of {city}, who {deed} {when}.")),
+        "{name}, who was named {office} of {org} at {city} {when}.",
+        "{name} of {city}, who {deed} {when}.")),
 }
 DEEDS = ("won the state spelling bee", "was elected president of the club", "retired after 40 years of service",
          "celebrated a 100th birthday", "was awarded a medal for bravery", "won the national title",
@@ -148,6 +153,7 @@ class Facts:
     event: str
     first: str
     last: str
+    female: bool
     role: str
     org: str
     city: str
@@ -156,7 +162,8 @@ class Facts:
     day: int
     year: int
     weekday: str
-    n: int
+    n: int  # a crowd
+    k: int  # a handful: firemen, injured, bushels
     amount: str
     thing: str
     deed: str
@@ -168,31 +175,41 @@ def random_facts(rng: np.random.Generator, event: str | None = None) -> Facts:
     if event is None:
         event = "portrait" if rng.random() < PORTRAIT_SHARE else pick([e for e in EVENT_NAMES if e != "portrait"])
     city, state = pick(PLACES)
+    female = bool(rng.random() < 0.3)
     things = {"fire": BUILDINGS, "strike": BUILDINGS, "dedication": STRUCTURES, "game": TEAMS, "launch": SHIPS}
     return Facts(
-        event=event, first=pick(FIRST_NAMES), last=pick(LAST_NAMES), role=pick(ROLES), org=pick(ORGS),
+        event=event, first=pick(FEMALE_FIRST_NAMES if female else MALE_FIRST_NAMES), last=pick(LAST_NAMES),
+        female=female, role=pick(ROLES), org=pick(ORGS),
         city=city, state=state, month=int(rng.integers(12)), day=int(rng.integers(1, 29)),
         year=int(rng.integers(1925, 1966)),
         weekday=pick(("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")),
-        n=int(pick((12, 25, 40, 65, 150, 300, 500, 1200, 5000, 12000, 30000)) * rng.uniform(0.8, 1.6)),
+        n=int(pick((150, 300, 500, 1200, 5000, 12000, 30000)) * rng.uniform(0.8, 1.6)),
+        k=int(rng.integers(3, 60)),
         amount=f"{int(rng.integers(2, 90)) * 5000:,}", thing=pick(things.get(event, STRUCTURES)),
         deed=pick(DEEDS), agency=pick(AGENCIES),
     )
 
 
+def _office(f: Facts) -> str:
+    return TITLE_OFFICES.get(f.role, f.role.lower())
+
+
 def _who(f: Facts, style: int) -> str:
     if f.role in ("President", "Chairman", "Director"):
-        return [f"{f.first} {f.last}, {f.role.lower()} of {f.org}", f"{f.role} {f.first} {f.last} of {f.org}"][style]
-    return [f"{f.role} {f.first} {f.last}", f"{f.first} {f.last}, {f.role.rstrip('.').lower()}"][style]
+        return [f"{f.first} {f.last}, {f.role.lower()} of {f.org},", f"{f.role} {f.first} {f.last} of {f.org}"][style]
+    return [f"{f.role} {f.first} {f.last}", f"{f.first} {f.last}, {_office(f)},"][style]
 
 
 def _fill(template: str, f: Facts, when: str, style: int) -> str:
     n = f"{f.n:,}"
-    return template.format(
+    text = template.format(
         who=_who(f, style), name=f"{f.first} {f.last}", NAME=f"{f.first} {f.last}".upper(), n=n, N=n,
-        thing=f.thing, THING=f.thing.upper(), city=f.city, CITY=f.city.upper(), when=when, amount=f.amount,
-        org=f.org, deed=f.deed, year2=f.year - int(f.n % 17) - 3,
+        k=f.k, K=f.k, thing=f.thing, THING=f.thing.upper(), city=f.city, CITY=f.city.upper(), when=when,
+        amount=f.amount, org=f.org, deed=f.deed, year2=f.year - int(f.n % 17) - 3, office=_office(f),
+        He="She" if f.female else "He", his="her" if f.female else "his",
     )
+    # an appositive ends with a comma unless the sentence ends there
+    return text.replace(",.", ".").replace(", --", " --")
 
 
 def wire_caption(f: Facts) -> str:
@@ -238,7 +255,7 @@ def light_edit(rng: np.random.Generator, caption: str) -> str:
     if rng.random() < 0.4:
         out = out.replace(" today", " yesterday").replace(" Today", " Yesterday")
     if rng.random() < 0.3:
-        out = out.replace(" persons", " people").replace("estimated", "estimated crowd of").replace("crowd of crowd", "crowd")
+        out = out.replace(" persons", " people").replace("An estimated", "A crowd of")
     return out
 
 

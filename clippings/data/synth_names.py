@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from clippings.errors import ConfigError
+
 # (kanji, romaji)
 PLACES = (
     ("東洋", "Toyo"), ("大日本", "Dai Nippon"), ("日本", "Nippon"), ("東京", "Tokyo"), ("大阪", "Osaka"),
@@ -269,7 +271,7 @@ def firm_names(rng: np.random.Generator, n: int, sibling_rate: float = 0.2) -> l
     while len(firms) < n:
         attempts += 1
         if attempts > 50 * n + 1000:
-            raise RuntimeError(f"could not draw {n} distinct firm names")
+            raise ConfigError(f"could not draw {n} distinct firm names (got {len(firms)}): ask for fewer entities")
         if firms and rng.random() < sibling_rate:
             firm = sibling_firm(rng, firms[int(rng.integers(len(firms)))])
         else:

@@ -29,27 +29,32 @@ class Layout:
     edge_clutter: str  # "", "rule" (a ruling line) or "neighbour" (a sliver of the next entry)
 
 
-# Glyphs are drawn at 3x and scaled down: some faces' hinting drops hairline strokes at
-# 20-30 px (IPAex Mincho prints 日 as 凵), and the box filter gives honest anti-aliasing.
-SUPERSAMPLE = 3
+# Glyphs are drawn at one large size and scaled down to char_px. Large: some faces' hinting
+# drops hairline strokes at 20-30 px (IPAex Mincho prints 日 as 凵) and the box filter gives
+# honest anti-aliasing. One size: loading a 20 MB Noto CJK collection per size costs more
+# than rendering.
+RENDER_SIZE = 120
 
 
 def render_text(text: str, layout: Layout, rng: np.random.Generator, clutter_text: str = "") -> Image.Image:
     """-> a grayscale crop, 255 paper and 0 ink."""
-    size = layout.char_px * SUPERSAMPLE
-    font = load_font(layout.face, size)
-    body = _vertical(text, font, layout, size) if layout.vertical else _horizontal(text, font, layout, size)
+    scale = RENDER_SIZE / layout.char_px
+    font = load_font(layout.face, RENDER_SIZE)
+    if layout.vertical:
+        body = _vertical(text, font, layout, RENDER_SIZE)
+    else:
+        body = _horizontal(text, font, layout, RENDER_SIZE)
     body = _condense(body, layout)
-    left, top, right, bottom = (m * SUPERSAMPLE for m in layout.margins)
+    left, top, right, bottom = margins = tuple(int(round(m * scale)) for m in layout.margins)
     w, h = body.size
     canvas = Image.new("L", (w + left + right, h + top + bottom), 255)
     canvas.paste(body, (left, top))
     if layout.edge_clutter == "rule":
-        _rule(canvas, layout.vertical, rng)
+        _rule(canvas, layout.vertical, rng, scale)
     elif layout.edge_clutter == "neighbour" and clutter_text:
-        _neighbour(canvas, clutter_text, font, layout.vertical, rng)
+        _neighbour(canvas, clutter_text, font, layout.vertical, rng, margins)
     w, h = canvas.size
-    return canvas.resize((max(1, round(w / SUPERSAMPLE)), max(1, round(h / SUPERSAMPLE))), Image.Resampling.BOX)
+    return canvas.resize((max(1, round(w / scale)), max(1, round(h / scale))), Image.Resampling.BOX)
 
 
 def _horizontal(text: str, font: ImageFont.FreeTypeFont, layout: Layout, size: int) -> Image.Image:
@@ -105,10 +110,10 @@ def _condense(img: Image.Image, layout: Layout) -> Image.Image:
     return img.resize((max(1, int(w * layout.condense)), h), Image.Resampling.LANCZOS)
 
 
-def _rule(canvas: Image.Image, vertical: bool, rng: np.random.Generator) -> None:
+def _rule(canvas: Image.Image, vertical: bool, rng: np.random.Generator, scale: float) -> None:
     w, h = canvas.size
     draw = ImageDraw.Draw(canvas)
-    thick = int(rng.integers(1, 3)) * SUPERSAMPLE
+    thick = int(round(rng.uniform(1, 2.5) * scale))
     if vertical:
         x = 0 if rng.random() < 0.5 else w - thick
         draw.rectangle((x, 0, x + thick - 1, h), fill=int(rng.integers(0, 90)))
@@ -118,16 +123,25 @@ def _rule(canvas: Image.Image, vertical: bool, rng: np.random.Generator) -> None
 
 
 def _neighbour(canvas: Image.Image, text: str, font: ImageFont.FreeTypeFont, vertical: bool,
-               rng: np.random.Generator) -> None:
-    """The edge of the next entry, cut by the crop: a few pixels of glyphs at one side."""
+               rng: np.random.Generator, margins: tuple[int, int, int, int]) -> None:
+    """The edge of the next entry, cut by the crop: a sliver of its glyphs in the margin
+    on one side, never over the name itself."""
     w, h = canvas.size
-    size = font.size
     draw = ImageDraw.Draw(canvas)
-    show = int(rng.integers(2 * SUPERSAMPLE, max(3 * SUPERSAMPLE, size // 4)))  # of the neighbour inside the crop
+    left, top, right, bottom = margins
     if vertical:
-        x = -size + show if rng.random() < 0.5 else w - show
+        first_side = left >= right
+        room = max(left, right)
+        show = int(rng.integers(1, max(2, room)))
+        x0, _, x1, _ = font.getbbox("国")
+        x = show - x1 if first_side else w - show - x0
+        size = font.size
         for row, ch in enumerate(text[: h // size + 1]):
             draw.text((x, row * size), ch, font=font, fill=0)
     else:
-        y = -size + show if rng.random() < 0.5 else h - show
-        draw.text((int(rng.integers(-size, size)), y), text, font=font, fill=0)
+        first_side = top >= bottom
+        room = max(top, bottom)
+        show = int(rng.integers(1, max(2, room)))
+        _, y0, _, y1 = font.getbbox(text)
+        y = show - y1 if first_side else h - show - y0
+        draw.text((int(rng.integers(-font.size, font.size)), y), text, font=font, fill=0)

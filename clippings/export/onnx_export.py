@@ -22,6 +22,7 @@ from clippings.errors import ExportError
 from clippings.models.config import ModelConfig
 from clippings.models.factory import load_checkpoint
 from clippings.preprocess import load_image
+from clippings.scoring import tune_serving
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,17 @@ class Parity:
     mean_cosine: float
 
 
-def _sample_inputs(data_dir: Path, n: int) -> tuple[list, list[str]]:
-    records = load_dataset(data_dir).records[:n]
-    return [load_image(r.image) if r.image else None for r in records], [r.text for r in records]
+def _tune(emb: OnnxEmbedder, records: list, images: list, texts: list[str]) -> dict:
+    """w and thresholds chosen on the verification set through the exported model itself;
+    nothing to tune on a set without entity labels."""
+    labelled = [i for i, r in enumerate(records) if r.entity is not None]
+    if len({records[i].entity for i in labelled}) < 2:
+        log.warning("no entity labels in the verification data: image weight and thresholds keep their defaults")
+        return {}
+    img, txt, ip, tp = emb.embed_towers([images[i] for i in labelled], [texts[i] for i in labelled])
+    tuned = tune_serving(img, txt, ip, tp, [records[i].split for i in labelled], [records[i].entity for i in labelled])
+    log.info("tuned %s", " ".join(f"{k}={v:.3f}" for k, v in tuned.items()))
+    return tuned
 
 
 def _torch_export(model: torch.nn.Module, cfg: ModelConfig, path: Path) -> None:
@@ -87,11 +96,6 @@ def export_model(
     link_threshold: float | None = None, dedup_threshold: float | None = None, n_verify: int = 256,
 ) -> Manifest:
     model, cfg, ckpt = load_checkpoint(checkpoint)
-    val = ckpt.get("val", {})
-    thresholds = {
-        "link": link_threshold if link_threshold is not None else val.get("link_threshold", 0.5),
-        "dedup": dedup_threshold if dedup_threshold is not None else val.get("dedup_threshold", 0.8),
-    }
     if data_dir is None:
         tc = ckpt.get("train_config", {})
         if not (tc.get("val_data") or tc.get("data")):
@@ -121,7 +125,7 @@ def export_model(
         family=cfg.family,
         embedding_dim=cfg.embed_dim,
         image_weight=cfg.image_weight,
-        thresholds=thresholds,
+        thresholds={"link": 0.5, "dedup": 0.8},  # replaced below by the values tuned on data_dir
         preprocess=pre.to_dict(),
         opset=OPSET,
         files=files,
@@ -134,7 +138,19 @@ def export_model(
     )
     manifest.save(out_dir)
 
-    images, texts = _sample_inputs(data_dir, n_verify)
+    records = load_dataset(data_dir).records
+    images = [load_image(r.image) if r.image else None for r in records]
+    texts = [r.text for r in records]
+    tuned = _tune(OnnxEmbedder(out_dir, providers=["CPUExecutionProvider"]), records, images, texts)
+    manifest = manifest.model_copy(update={
+        "image_weight": tuned.get("image_weight", cfg.image_weight),
+        "thresholds": {
+            "link": link_threshold if link_threshold is not None else tuned.get("link", 0.5),
+            "dedup": dedup_threshold if dedup_threshold is not None else tuned.get("dedup", 0.8),
+        },
+    })
+    manifest.save(out_dir)
+    images, texts = images[:n_verify], texts[:n_verify]
     parity: dict[str, dict[str, float]] = {}
     for variant in files:
         emb = OnnxEmbedder(out_dir, variant=variant, providers=["CPUExecutionProvider"])

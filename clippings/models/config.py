@@ -51,12 +51,12 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "small-crops": ModelConfig(
         name="small-crops",
-        preprocess=PreprocessConfig(image_height=32, image_width=128, channels=1, rotate_tall=True,
+        preprocess=PreprocessConfig(image_height=32, image_width=192, channels=1, reflow_tall=True,
                                     pad_value=255, text_max_len=40),
     ),
     "small-photos": ModelConfig(
         name="small-photos",
-        preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, rotate_tall=False,
+        preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
                                     pad_value=128, text_max_len=96),
     ),
 }

@@ -32,7 +32,7 @@ def hf_clip_config(path: str | Path, image_weight: float = 0.5) -> ModelConfig:
     cfg = json.loads((path / "config.json").read_text())
     size = cfg.get("vision_config", {}).get("image_size", 224)
     pre = PreprocessConfig(
-        image_height=size, image_width=size, channels=3, rotate_tall=False, pad_value=255,
+        image_height=size, image_width=size, channels=3, reflow_tall=False, pad_value=255,
         mean=CLIP_MEAN, std=CLIP_STD,
         text_max_len=cfg.get("text_config", {}).get("max_position_embeddings", 77), tokenizer="tokenizer.json",
     )

@@ -1,0 +1,1 @@
+"""The streaming services: embedder and linker on Kafka, with Redis, FAISS and Prometheus (docs/services.md)."""

@@ -39,13 +39,16 @@ class KafkaSettings(_Base):
     kafka_ssl_key_password: SecretStr | None = None
     kafka_ssl_verify_hostname: bool = True
     # Any other librdkafka property ({"socket.keepalive.enable": "true"}); values may be
-    # secret, so only the keys are ever logged.
-    kafka_extra: dict[str, str] = Field(default_factory=dict)
+    # secret, so they are SecretStr and only the keys are ever logged.
+    kafka_extra: dict[str, SecretStr] = Field(default_factory=dict)
     # librdkafka's default session (45 s) makes a group join slow; 10 s still rides out GC pauses.
     kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
     kafka_heartbeat_interval_ms: int = Field(1_000, ge=100)
     kafka_max_poll_interval_ms: int = Field(300_000, ge=10_000)
     kafka_socket_timeout_ms: int = Field(30_000, ge=1_000)
+    # How long the broker may hold a fetch waiting for data: each hop of the pipeline waits up
+    # to this long for a new record, so it bounds the added latency (librdkafka default: 500).
+    kafka_fetch_wait_max_ms: int = Field(100, ge=1, le=10_000)
     # How long the producer retries one message before failing it; longer than any broker
     # outage we want to ride out without a restart.
     kafka_delivery_timeout_ms: int = Field(300_000, ge=10_000)

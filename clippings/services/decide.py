@@ -164,9 +164,9 @@ def decide_batch(
         candidates = list(hits[i])
         rows, p = adders[block], slot[i]
         for q in range(p):
-            sim = float(gram[block][p, q])
-            if sim >= rule.threshold:
-                candidates.append((items[rows[q]].event.id, sim))
+            sim = gram[block][p, q]  # float32
+            if sim >= np.float32(rule.threshold):
+                candidates.append((items[rows[q]].event.id, float(sim)))
         candidates.sort(key=lambda c: -c[1])
         if rule.search == "knn":
             candidates = candidates[: rule.knn_k]

@@ -38,6 +38,7 @@ class EmbedderService:
             self.health.set(condition, False)
         self.stop = StopSignal()
         self.http: HealthServer | None = None
+        self.assigned: set[tuple[str, int]] = set()  # partitions of clippings.raw held now
 
     def run(self) -> None:
         s = self.settings
@@ -45,6 +46,7 @@ class EmbedderService:
         self.http = HealthServer(self.health, self.metrics, s.metrics_host, s.metrics_port).start()
         model = OnnxEmbedder(s.model, variant=s.model_variant, providers=s.onnx_providers, intra_op_threads=s.onnx_threads)
         self.metrics.model_info.labels(model.manifest.name, model.version, s.model_variant).set(1)
+        self._warm_up(model)
         self.health.set("model", True)
         log.info(kv("model_loaded", model=model.manifest.name, version=model.version,
                     providers=",".join(model.session.get_providers()), metrics_port=self.http.port))
@@ -55,12 +57,8 @@ class EmbedderService:
         dlq = DeadLetters(s.topic_dlq, "embedder", s.kafka_client_id, self.metrics)
         try:
             wait_for_topics(consumer, [s.topic_raw, s.topic_embedded, s.topic_dlq], watch, s.broker_timeout_s)
-            consumer.subscribe(
-                [s.topic_raw],
-                on_assign=lambda c, ps: log.info(kv("assigned", partitions=_names(ps))),
-                on_revoke=lambda c, ps: (commit_now(c), log.info(kv("revoked", partitions=_names(ps)))),
-                on_lost=lambda c, ps: log.warning(kv("lost", partitions=_names(ps))),
-            )
+            consumer.subscribe([s.topic_raw], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                               on_lost=self._on_lost)
             while not self.stop:
                 self.health.tick()
                 watch.check()
@@ -78,6 +76,25 @@ class EmbedderService:
             preparer.close()
             self.http.stop()
             log.info(kv("stopped", service="embedder"))
+
+    @staticmethod
+    def _warm_up(model: OnnxEmbedder) -> None:
+        """One run before taking traffic: the first inference allocates and is many times slower."""
+        pixels, _, text_ids, _ = model.prepare([None], ["warm-up"])
+        model.run(pixels, text_ids)
+
+    def _on_assign(self, consumer, partitions) -> None:
+        self.assigned |= {(p.topic, p.partition) for p in partitions}
+        log.info(kv("assigned", partitions=_names(partitions)))
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        commit_now(consumer)  # the batch in hand is done: hand over its offsets
+        self.assigned -= {(p.topic, p.partition) for p in partitions}
+        log.info(kv("revoked", partitions=_names(partitions)))
+
+    def _on_lost(self, consumer, partitions) -> None:
+        self.assigned -= {(p.topic, p.partition) for p in partitions}
+        log.warning(kv("lost", partitions=_names(partitions)))
 
     def _process(self, records: list[Message], model: OnnxEmbedder, preparer: ImagePreparer,
                  producer, watch: BrokerWatch, dlq: DeadLetters) -> None:

@@ -18,7 +18,7 @@ from typing import Sequence
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from clippings.preprocess import PreprocessConfig, prepare_image
 from clippings.services.config import EmbedderSettings
@@ -90,7 +90,8 @@ def image_bytes(raw: RawClipping, limits: ImageLimits) -> bytes | None:
         elif scheme in ("http", "https"):
             data = _fetch_http(raw.image_uri, limits)
         else:
-            raise RejectedEvent("image_fetch_failed", f"{raw.image_uri}: scheme {scheme!r} is not served here")
+            raise RejectedEvent("image_fetch_failed", f"{raw.image_uri}: this embedder fetches file:// and "
+                                "http(s):// only; give S3 objects as presigned https:// URLs")
         if raw.image_sha256 and hashlib.sha256(data).hexdigest() != raw.image_sha256:
             raise RejectedEvent("image_fetch_failed", f"{raw.image_uri}: content does not match image_sha256")
     else:
@@ -100,11 +101,14 @@ def image_bytes(raw: RawClipping, limits: ImageLimits) -> bytes | None:
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Bytes -> loaded PIL image; the size is checked from the header before any pixel is decoded."""
+    # Malformed files make Pillow's decoders raise far more than OSError (struct.error,
+    # IndexError, ... turn up under fuzzing): any exception while decoding untrusted bytes
+    # rejects this one image, never the batch.
     try:
         img = Image.open(io.BytesIO(data))  # lazy: parses the header only
     except Image.DecompressionBombError as exc:
         raise RejectedEvent("decompression_bomb", str(exc)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 (see above)
         raise RejectedEvent("image_undecodable", f"{type(exc).__name__}: {exc}") from None
     width, height = img.size
     if width * height > max_pixels:
@@ -117,7 +121,7 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         img.load()
     except Image.DecompressionBombError as exc:
         raise RejectedEvent("decompression_bomb", str(exc)) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 (see above)
         raise RejectedEvent("image_undecodable", f"{type(exc).__name__}: {exc}") from None
     return img
 
@@ -141,8 +145,8 @@ class ImagePreparer:
             img = decode_image(data, self._limits.max_pixels)
             try:
                 return prepare_image(img, self._preprocess)
-            except (OSError, ValueError) as exc:
-                raise RejectedEvent("image_undecodable", f"preprocess: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 (a mode or palette Pillow cannot convert)
+                raise RejectedEvent("image_undecodable", f"preprocess: {type(exc).__name__}: {exc}") from None
         except RejectedEvent as exc:
             return exc
 

@@ -52,17 +52,20 @@ class BlockIndex:
         n = len(vectors)
         if n == 0 or not self.ids:
             return [[] for _ in range(n)]
+        cut = np.float32(threshold)  # compared in float32, as offline single_linkage does
         out: list[Hits] = []
         if mode == "range":
-            lims, sims, fids = self.index.range_search(vectors, threshold)
+            # FAISS keeps inner products strictly above the radius: one float below keeps ">=".
+            radius = float(np.nextafter(cut, np.float32(-np.inf)))
+            lims, sims, fids = self.index.range_search(vectors, radius)
             for i in range(n):
-                lo, hi = lims[i], lims[i + 1]
+                lo, hi = int(lims[i]), int(lims[i + 1])
                 order = np.argsort(-sims[lo:hi], kind="stable")
-                out.append([(self.ids[fids[lo + j]], float(sims[lo + j])) for j in order])
+                out.append([(self.ids[fids[lo + j]], float(sims[lo + j])) for j in order if sims[lo + j] >= cut])
         else:
             sims, fids = self.index.search(vectors, min(k, len(self.ids)))
             for row_s, row_f in zip(sims, fids):
-                out.append([(self.ids[f], float(s)) for s, f in zip(row_s, row_f) if f >= 0 and s >= threshold])
+                out.append([(self.ids[f], float(s)) for s, f in zip(row_s, row_f) if f >= 0 and s >= cut])
         return out
 
     def save(self, path: Path) -> None:

@@ -51,7 +51,7 @@ def client_config(s: KafkaSettings) -> dict:
         conf["ssl.key.password"] = s.kafka_ssl_key_password.get_secret_value()
     if "SSL" in s.kafka_security_protocol:
         conf["ssl.endpoint.identification.algorithm"] = "https" if s.kafka_ssl_verify_hostname else "none"
-    conf.update(s.kafka_extra)
+    conf.update({k: v.get_secret_value() for k, v in s.kafka_extra.items()})
     return conf
 
 
@@ -131,6 +131,7 @@ def make_consumer(
         "session.timeout.ms": s.kafka_session_timeout_ms,
         "heartbeat.interval.ms": s.kafka_heartbeat_interval_ms,
         "max.poll.interval.ms": s.kafka_max_poll_interval_ms,
+        "fetch.wait.max.ms": s.kafka_fetch_wait_max_ms,
         "statistics.interval.ms": s.stats_interval_ms,
         "stats_cb": stats_cb,
         "error_cb": watch.on_error,

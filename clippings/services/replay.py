@@ -55,30 +55,54 @@ def select_records(dataset: Path, splits: Iterable[str] | None, limit: int | Non
     return records[:limit] if limit else records
 
 
+def publish(
+    settings: ClientSettings,
+    events: Iterable[RawClipping],
+    rate: float | None = None,  # events per second; None: as fast as the broker takes them
+    total: int | None = None,
+    progress: bool = True,
+) -> ReplayReport:
+    """Produce clippings to clippings.raw (keyed by id), paced to `rate`, and wait for every ack."""
+    watch = BrokerWatch(settings.broker_timeout_s)
+    producer = make_producer(settings, watch)
+    outbox = Outbox(producer, watch)
+    start = time.monotonic()
+    count = 0
+    for i, event in enumerate(tqdm(events, total=total, desc="replay", unit="ev", disable=not progress)):
+        if rate:
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        outbox.send(settings.topic_raw, event.to_bytes(), key=event.id)
+        producer.poll(0)
+        count += 1
+    outbox.wait()
+    report = ReplayReport(count, time.monotonic() - start)
+    log.info(kv("replayed", events=report.events, seconds=round(report.seconds, 2), topic=settings.topic_raw))
+    return report
+
+
 def replay(
     settings: ClientSettings,
     records: list[Record],
     source: str,
-    rate: float | None = None,  # events per second; None: as fast as the broker takes them
+    rate: float | None = None,
     block: str = "default",
     id_prefix: str = "",
     images: str = "inline",
     inline_max_bytes: int = 700_000,
     progress: bool = True,
+    repeat: int = 1,
 ) -> ReplayReport:
-    watch = BrokerWatch(settings.broker_timeout_s)
-    producer = make_producer(settings, watch)
-    outbox = Outbox(producer, watch)
-    start = time.monotonic()
-    for i, record in enumerate(tqdm(records, desc="replay", unit="ev", disable=not progress)):
-        if rate:
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        event = raw_event(record, source, block, id_prefix, images, inline_max_bytes)
-        outbox.send(settings.topic_raw, event.to_bytes(), key=event.id)
-        producer.poll(0)
-    outbox.wait()
-    report = ReplayReport(len(records), time.monotonic() - start)
-    log.info(kv("replayed", events=report.events, seconds=round(report.seconds, 2), topic=settings.topic_raw))
-    return report
+    """Publish dataset records as a feed; images are read as each event is sent. With repeat > 1
+    the dataset goes out that many times, the ids of pass k prefixed "r<k>-" (a longer feed whose
+    later passes are exact duplicates of the first)."""
+    events = (
+        raw_event(r, source, block, id_prefix + repeat_prefix(k, repeat), images, inline_max_bytes)
+        for k in range(repeat) for r in records
+    )
+    return publish(settings, events, rate, total=len(records) * repeat, progress=progress)
+
+
+def repeat_prefix(k: int, repeat: int) -> str:
+    return f"r{k}-" if repeat > 1 else ""

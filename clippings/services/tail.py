@@ -117,6 +117,7 @@ def tail(
     consumer = Consumer(client_config(settings) | {
         "group.id": f"clippings-tail-{uuid.uuid4().hex[:8]}",  # never joined: partitions are assigned
         "enable.auto.commit": False,
+        "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
     })
     tally = LinkTally(labels=labels)
     try:

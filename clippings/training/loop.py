@@ -24,6 +24,7 @@ from clippings.models.biencoder import pool
 from clippings.models.config import ModelConfig
 from clippings.models.factory import create_model, load_checkpoint, save_checkpoint
 from clippings.models.losses import clip_loss, supcon_loss
+from clippings.training.augment import augment
 from clippings.training.data import EncodedRecords
 from clippings.training.mining import HardNegativeSampler
 from clippings.training.validate import embed_encoded, validate
@@ -46,7 +47,8 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 50
     temperature: float = 0.1  # SupCon
-    unimodal_weight: float = 0.25  # SupCon on each tower too, so a clipping missing one modality still links
+    unimodal_weight: float = 0.5  # SupCon on each tower too, so a clipping missing one modality still links
+    augment: bool = True  # print/scan noise on every batch (clippings/training/augment.py)
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0: all cores
 
@@ -144,7 +146,7 @@ class Trainer:
             if len(idx) < 2:
                 continue
             pixels, ids, _, _ = self.train_set.batch(idx)
-            img, txt = self.model(pixels, ids)
+            img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
             loss = clip_loss(img, txt, self.model.logit_scale.exp())
             self._update(loss)
             losses.append(loss.item())
@@ -164,7 +166,7 @@ class Trainer:
             idx = torch.as_tensor(idx)
             pixels, ids, ip, tp = self.train_set.batch(idx)
             labels = self.labels[idx]
-            img, txt = self.model(pixels, ids)
+            img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
             loss = supcon_loss(pool(img, txt, w, ip, tp), labels, t)
             if self.cfg.unimodal_weight > 0:
                 hi, ht = ip > 0, tp > 0
@@ -196,6 +198,9 @@ class Trainer:
                 self.best = score
                 save_checkpoint(self.out / "best.pt", self.model, self.model_cfg, **self._state(), val=metrics)
             save_checkpoint(self.out / "last.pt", self.model, self.model_cfg, **self._state(), val=metrics)
+            if stage == "stage1" and (i + 1 == len(plan) or plan[i + 1][0] != "stage1"):
+                # The end of stage 1 is the self-supervised model: kept for the ablation.
+                save_checkpoint(self.out / "stage1.pt", self.model, self.model_cfg, **self._state(), val=metrics)
         (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
         return {"best": self.best, "history": self.history}
 

@@ -1,0 +1,165 @@
+"""What every bench shares: the machine's description, timing loops, tables, JSON, real inputs."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SCHEMA = 1  # of the JSON every bench writes: {"bench", "schema", "command", "machine", "config", "results", "summary"}
+
+# Real clippings for the embedder and end-to-end benches: the held-out test sets the lead
+# generated, or (fresh clone) a small synthetic set made on first use.
+DATASETS = {"news": "news-test", "jp-firms": "jp-test"}
+_SYNTH = {"news": ("news", "dedup", 120), "jp-firms": ("jp-firms", "link", 120)}
+
+
+def add_common_args(p: argparse.ArgumentParser, name: str) -> None:
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / f"{name}.json", help="JSON output (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="smallest sizes, a few seconds (the smoke test)")
+
+
+def command_line() -> str:
+    """How this run was started, as a command a reader can paste."""
+    module = Path(sys.argv[0]).with_suffix("").relative_to(REPO).as_posix().replace("/", ".") \
+        if Path(sys.argv[0]).resolve().is_relative_to(REPO) else sys.argv[0]
+    return " ".join(["python -m", module] + sys.argv[1:])
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for mod in ("numpy", "onnxruntime", "faiss", "torch", "confluent_kafka", "redis", "PIL"):
+        m = sys.modules.get(mod)  # only what this bench imported: never import torch just to name it
+        if m is not None:
+            out[mod] = getattr(m, "__version__", None) or (m.version()[0] if mod == "confluent_kafka" else "?")
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    import psutil
+
+    import clippings
+
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "os": platform.platform(),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "clippings_from": str(Path(clippings.__file__).parent),  # a patched copy shows here
+    }
+
+
+def timed(fn: Callable[[], object], min_s: float = 0.3, min_reps: int = 3, max_reps: int = 100_000,
+          warmup: int = 1) -> np.ndarray:
+    """Seconds per call of fn: at least min_reps calls and min_s seconds, after warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_reps and (len(times) < min_reps or time.perf_counter() - start < min_s):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return np.asarray(times)
+
+
+def pct(xs: Sequence[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(np.asarray(xs, dtype=np.float64), q)) if len(xs) else float("nan")
+
+
+def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """columns: (key, header, format spec); a missing value prints as '-'."""
+    def cell(row: dict, key: str, fmt: str) -> str:
+        v = row.get(key)
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "-"
+        return format(v, fmt)
+
+    cells = [[h for _, h, _ in columns]] + [[cell(r, k, f) for k, _, f in columns] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_json(path: Path, bench: str, config: dict, results: list[dict], summary: dict, machine_info: dict,
+               started: float) -> Path:
+    payload = {
+        "bench": bench,
+        "schema": SCHEMA,
+        "command": command_line(),
+        "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - started, 1),
+        "machine": machine_info | {"load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "config": config,
+        "results": results,
+        "summary": summary,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    print(f"\nwrote {path}")
+    return path
+
+
+def _jsonable(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def dataset_dir(model: str) -> Path:
+    """Real clippings for `model`: data/<name>-test, else data/bench-<model> (synthesised once, small)."""
+    real = REPO / "data" / DATASETS[model]
+    if (real / "records.jsonl").is_file():
+        return real
+    made = REPO / "data" / f"bench-{model}"
+    if not (made / "records.jsonl").is_file():
+        from clippings.data.synth import generate
+
+        kind, task, entities = _SYNTH[model]
+        print(f"no {real}: synthesising {entities} entities into {made} (once)", file=sys.stderr)
+        generate(kind, made, task=task, entities=entities, seed=7, overwrite=True, progress=False)
+    return made
+
+
+def load_records(model: str, n: int) -> list:
+    """The first n records of the model's dataset (cycled when it has fewer)."""
+    from clippings.data.dataset import load_dataset
+
+    records = load_dataset(dataset_dir(model)).records
+    return [records[i % len(records)] for i in range(n)]

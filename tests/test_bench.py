@@ -1,0 +1,82 @@
+"""Each bench script runs at its smallest size and writes JSON of the documented shape.
+
+Smoke tests only: a bench that breaks when the services change fails here; how fast anything
+is stays in docs/performance.md, never in an assertion.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TOP_KEYS = {"bench", "schema", "command", "started_at", "seconds", "machine", "config", "results", "summary"}
+
+
+def run_bench(name: str, out: Path, *extra: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out), *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"bench.{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    data = json.loads(out.read_text())
+    assert TOP_KEYS <= set(data), set(data) ^ TOP_KEYS
+    assert data["bench"] == name and data["schema"] == 1
+    assert data["command"].startswith(f"python -m bench.{name} ")
+    assert data["machine"]["logical_cpus"] >= 1 and data["machine"]["cpu_model"]
+    assert data["results"], "no results"
+    return data
+
+
+def positive(row: dict, *keys: str) -> None:
+    for k in keys:
+        assert isinstance(row[k], (int, float)) and math.isfinite(row[k]) and row[k] > 0, (k, row.get(k))
+
+
+def test_embedder_bench(tmp_path, kafka_bootstrap):
+    data = run_bench("embedder", tmp_path / "embedder.json", "--bootstrap", kafka_bootstrap)
+    inference = [r for r in data["results"] if r["section"] == "inference"]
+    engines = {r["engine"] for r in inference}
+    assert {"onnx-fp32", "onnx-int8", "torch-eager"} <= engines
+    assert {r["batch"] for r in inference} == {1, 4}
+    for r in inference:
+        positive(r, "ms_per_batch_p50", "ms_per_clipping", "clippings_per_s", "reps")
+    info = data["config"]["models_info"][0]
+    assert info["torch_source"] and -1.0 <= info["torch_vs_onnx_fp32_min_cosine"] <= 1.0 + 1e-6
+    (pipeline,) = [r for r in data["results"] if r["section"] == "pipeline"]
+    positive(pipeline, "clippings_per_s", "inference_ms", "decode_ms", "produce_ms")
+    shares = sum(pipeline[f"{s}_share"] for s in ("decode", "preprocess", "inference", "serialize", "produce",
+                                                     "parse_pool_other"))
+    assert shares == pytest.approx(1.0, abs=1e-6)
+    summary = data["summary"]["threads_1"]
+    positive(summary, "torch_bs1_ms_per_clipping", "speedup_best_onnx_vs_torch_bs1")
+
+
+def test_linker_bench(tmp_path, redis_url):
+    data = run_bench("linker", tmp_path / "linker.json", "--redis", redis_url)
+    index = [r for r in data["results"] if r["section"] == "index"]
+    assert {r["index"] for r in index} == {"numpy", "flat", "ivf", "hnsw"}
+    for r in index:
+        positive(r, "search1_p50_ms", "search1_p99_ms", "batch_p50_ms", "decisions_per_s", "bytes_per_vector")
+        assert 0.0 <= r["link_recall"] <= 1.0 and 0.0 <= r["recall_at_10"] <= 1.0
+    (flat,) = [r for r in index if r["index"] == "flat"]
+    assert flat["mode"] == "range" and flat["link_recall"] == 1.0  # exact search finds every link
+    (pipeline,) = [r for r in data["results"] if r["section"] == "pipeline"]
+    positive(pipeline, "parse_ms", "redis_read_ms", "decide_ms", "redis_write_ms", "decisions_per_s")
+    (memory,) = [r for r in data["results"] if r["section"] == "state_memory"]
+    positive(memory, "bytes_per_clipping")
+    assert set(data["summary"]["at_largest"]) == {"numpy", "flat", "ivf", "hnsw"}
+
+
+def test_e2e_bench(tmp_path, redis_url):
+    data = run_bench("e2e", tmp_path / "e2e.json", "--redis", redis_url)
+    capacity, paced = data["results"]
+    assert capacity["phase"] == "capacity" and capacity["events"] == 60
+    positive(capacity, "linked_per_s", "cpu_ms_per_clipping_embedder-0", "cpu_ms_per_clipping_linker-0")
+    assert paced["phase"] == "paced-20" and paced["all_linked"] and paced["linked"] == paced["events"]
+    positive(paced, "latency_p50_s", "latency_p99_s")
+    assert paced["latency_p50_s"] <= paced["latency_p99_s"]
+    assert isinstance(data["summary"]["meets_target"], bool)

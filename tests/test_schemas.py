@@ -1,0 +1,110 @@
+"""The event schemas of the four topics: what they accept, refuse, and how they serialise."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from clippings.services.schemas import (
+    DLQ_HEADER,
+    DLQ_REASONS,
+    DlqRecord,
+    EmbeddedClipping,
+    KafkaPosition,
+    LinkEvent,
+    RawClipping,
+    peek_id,
+    validation_summary,
+)
+
+POS = KafkaPosition(topic="clippings.raw", partition=2, offset=41)
+
+
+def test_raw_inline_image_travels_as_standard_base64():
+    raw = RawClipping(id="c-1", text="Fire at the mill", image=b"\xff\xd8\xff\x00binary")
+    doc = json.loads(raw.to_bytes())
+    assert doc["image"] == base64.b64encode(b"\xff\xd8\xff\x00binary").decode()
+    assert doc["block"] == "default" and doc["schema_version"] == 1
+    back = RawClipping.model_validate_json(raw.to_bytes())
+    assert back.image == b"\xff\xd8\xff\x00binary" and back.has_image and back.has_text
+
+
+def test_raw_reference_and_claim_check_fields():
+    raw = RawClipping.model_validate_json(json.dumps({
+        "id": "c-2", "image_uri": "s3://bucket/scans/c-2.jpg", "image_sha256": "a" * 64,
+        "published_at": "1951-03-04", "metadata": {"page": 3},
+    }))
+    assert raw.has_image and not raw.has_text and raw.published_at.year == 1951
+
+
+@pytest.mark.parametrize("doc, field", [
+    ({"text": "no id"}, "id"),
+    ({"id": "", "text": "x"}, "id"),
+    ({"id": "c", "image": "not base64!"}, "image"),
+    ({"id": "c", "image_uri": "ftp://host/x.png"}, "record"),
+    ({"id": "c", "image": "aGVsbG8=", "image_uri": "file:///x.png"}, "record"),
+    ({"id": "c", "text": "x", "schema_version": 2}, "schema_version"),
+    ({"id": "c", "image_uri": "file:///x.png", "image_sha256": "xyz"}, "image_sha256"),
+])
+def test_raw_rejects(doc, field):
+    with pytest.raises(ValidationError) as info:
+        RawClipping.model_validate_json(json.dumps(doc))
+    assert validation_summary(info.value).startswith(field)
+
+
+def test_raw_ignores_unknown_fields_for_forward_compatibility():
+    raw = RawClipping.model_validate_json('{"id": "c", "text": "x", "added_in_a_later_version": 1}')
+    assert raw.id == "c"
+
+
+def test_empty_clipping_is_valid_schema_but_has_nothing_to_embed():
+    raw = RawClipping(id="c", text="   ")
+    assert not raw.has_image and not raw.has_text
+
+
+def test_embedded_vector_round_trip_is_exact_and_zero_copy():
+    v = np.random.default_rng(0).standard_normal(32).astype(np.float32)
+    ev = EmbeddedClipping(id="c", block="b", model="news", model_version="abc", dim=32,
+                          vector=EmbeddedClipping.pack(v), has_image=True, has_text=False,
+                          origin=POS, raw_ts_ms=1, embedded_ts_ms=2)
+    back = EmbeddedClipping.model_validate_json(ev.to_bytes())
+    arr = back.array()
+    assert arr.dtype == np.float32 and np.array_equal(arr, v)
+    assert not arr.flags.owndata  # a view on the decoded bytes
+
+
+def test_embedded_rejects_a_vector_of_the_wrong_length():
+    with pytest.raises(ValidationError, match="dim 8 needs 32"):
+        EmbeddedClipping(id="c", block="b", model="m", model_version="v", dim=8, vector=b"\0" * 12,
+                         has_image=False, has_text=True, origin=POS, raw_ts_ms=1, embedded_ts_ms=2)
+
+
+def test_link_event_round_trip():
+    link = LinkEvent(id="c-9", block="b", entity_id="e-c-1", is_duplicate=True, matched_id="c-1",
+                     similarity=0.93, merged_entities=["e-c-4"], model_version="v", threshold=0.8,
+                     origin=POS, raw_ts_ms=1, embedded_ts_ms=2, linked_ts_ms=3)
+    assert LinkEvent.model_validate_json(link.to_bytes()) == link
+
+
+def test_dlq_record_rides_in_one_header():
+    rec = DlqRecord(stage="embedder", reason="decompression_bomb", detail="too many pixels",
+                    clipping_id="c", origin=POS, failed_ts_ms=5, service="embedder-0")
+    name, value = rec.to_header()
+    assert name == DLQ_HEADER
+    assert DlqRecord.from_headers([("trace", b"x"), (name, value)]) == rec
+    with pytest.raises(ValueError):
+        DlqRecord.from_headers([("trace", b"x")])
+    with pytest.raises(ValidationError):
+        DlqRecord(stage="embedder", reason="no_such_reason", detail="", origin=POS, failed_ts_ms=5, service="s")
+    assert {"schema", "empty", "image_too_large", "image_undecodable", "decompression_bomb",
+            "image_fetch_failed", "vector_invalid", "model_mismatch"} == set(DLQ_REASONS)
+
+
+def test_peek_id_of_broken_records():
+    assert peek_id(b'{"id": "c-7", "image": 3}') == "c-7"
+    assert peek_id(b"\x00 not json") is None
+    assert peek_id(None) is None

@@ -1,0 +1,220 @@
+"""The linker's decisions, state, snapshots and Redis record, without a broker.
+
+The central property: whatever the arrival order and batching, the online entities equal
+offline single-linkage clustering at the same threshold, and a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from clippings.linking import single_linkage
+from clippings.services.decide import DecisionRule, Item, decide_batch
+from clippings.services.errors import SnapshotError
+from clippings.services.partition import PartitionState
+from clippings.services.schemas import EmbeddedClipping, KafkaPosition, LinkEvent
+from clippings.services.snapshot import SnapshotStore
+from clippings.services.state import RedisState, redis_client
+
+DIM = 16
+TOPIC = "clippings.embedded"
+
+
+def rule(threshold: float = 0.9, search: str = "range", k: int = 32) -> DecisionRule:
+    return DecisionRule(threshold=threshold, search=search, knn_k=k, neighbours_in_event=3, model_version="v1")
+
+
+def clustered(seed: int, clusters: int = 25, most: int = 5, noise: float = 0.12) -> np.ndarray:
+    """Unit vectors in tight groups, plus chains whose ends are apart but linked through the middle."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(clusters):
+        c = rng.standard_normal(DIM)
+        out += [c + noise * rng.standard_normal(DIM) for _ in range(rng.integers(1, most + 1))]
+    for _ in range(4):  # chains: a - b - c with cos(a, c) below the threshold
+        a, d = rng.standard_normal(DIM), rng.standard_normal(DIM) * 0.35
+        out += [a, a + d, a + 2 * d]
+    v = np.array(out, np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def items_of(vectors: np.ndarray, order: np.ndarray, block: str = "b", partition: int = 0) -> list[Item]:
+    items = []
+    for offset, i in enumerate(order):
+        ev = EmbeddedClipping(id=f"c{i}", block=block, model="m", model_version="v1", dim=DIM,
+                              vector=EmbeddedClipping.pack(vectors[i]), has_image=True, has_text=True,
+                              origin=KafkaPosition(topic="clippings.raw", partition=0, offset=int(i)),
+                              raw_ts_ms=1, embedded_ts_ms=2)
+        items.append(Item(KafkaPosition(topic=TOPIC, partition=partition, offset=offset), ev, ev.array()))
+    return items
+
+
+def run(state: PartitionState, items: list[Item], batch_sizes, r: DecisionRule, recorded=None):
+    outcomes, start, sizes = [], 0, iter(batch_sizes)
+    while start < len(items):
+        n = next(sizes)
+        outcomes += decide_batch(state, items[start : start + n], recorded or {}, r, now_ms=3)
+        start += n
+    return outcomes
+
+
+def new_state() -> PartitionState:
+    return PartitionState(TOPIC, 0, DIM, "Flat", "v1")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("threshold", [0.8, 0.9])
+def test_online_entities_equal_offline_single_linkage(seed, threshold):
+    vectors = clustered(seed)
+    rng = np.random.default_rng(seed + 100)
+    order = rng.permutation(len(vectors))
+    state = new_state()
+    outcomes = run(state, items_of(vectors, order), iter(lambda: int(rng.integers(1, 9)), None), rule(threshold))
+    online = [state.entity_of(f"c{i}") for i in range(len(vectors))]
+    offline = single_linkage(vectors, threshold)
+    assert adjusted_rand_score(offline, online) == 1.0
+    assert len(set(online)) == len(set(offline))
+    # Each decision is consistent: a duplicate has a neighbour at or above the threshold.
+    for o in outcomes:
+        link = o.fresh
+        assert link.is_duplicate == (link.matched_id is not None)
+        assert link.similarity is None or link.similarity >= threshold - 1e-6
+
+
+def test_batching_does_not_change_the_outcome():
+    vectors = clustered(5)
+    order = np.random.default_rng(5).permutation(len(vectors))
+    one_by_one, all_at_once = new_state(), new_state()
+    a = run(one_by_one, items_of(vectors, order), iter(lambda: 1, None), rule())
+    b = run(all_at_once, items_of(vectors, order), iter(lambda: len(vectors), None), rule())
+    # Similarities agree to float32 rounding (FAISS and the batch's Gram matrix add in another order).
+    decision = lambda o: (o.fresh.entity_id, o.fresh.is_duplicate, o.fresh.matched_id, o.fresh.merged_entities,
+                          [n.id for n in o.fresh.neighbours], round(o.fresh.similarity or 0, 4))
+    assert [decision(o) for o in a] == [decision(o) for o in b]
+    assert one_by_one.clip_entity == all_at_once.clip_entity and one_by_one.parent == all_at_once.parent
+
+
+def test_bridge_merges_into_the_older_entity():
+    a = np.zeros(DIM, np.float32); a[0] = 1
+    c = np.zeros(DIM, np.float32); c[1] = 1
+    b = (a + c) / np.linalg.norm(a + c)  # cos(a, b) = cos(b, c) = 0.707, cos(a, c) = 0
+    vectors = np.stack([a, c, b])
+    state = new_state()
+    out = run(state, items_of(vectors, np.array([0, 1, 2])), iter(lambda: 1, None), rule(0.7))
+    assert [o.created for o in out] == ["e-c0", "e-c1", None]
+    bridge = out[2].fresh
+    assert bridge.is_duplicate and bridge.entity_id == "e-c0" and bridge.merged_entities == ["e-c1"]
+    assert {n.entity_id for n in bridge.neighbours} == {"e-c0", "e-c1"}
+    assert {state.entity_of(f"c{i}") for i in range(3)} == {"e-c0"}
+
+
+def test_replay_with_recorded_decisions_rebuilds_the_same_state_without_deciding():
+    vectors = clustered(3)
+    items = items_of(vectors, np.random.default_rng(3).permutation(len(vectors)))
+    first = new_state()
+    outcomes = run(first, items, iter(lambda: 7, None), rule())
+    recorded = {o.item.event.id: o.payload for o in outcomes}
+    again = new_state()
+    replayed = run(again, items, iter(lambda: 5, None), rule(), recorded=recorded)
+    assert all(o.fresh is None for o in replayed)
+    assert [o.payload for o in replayed] == [o.payload for o in outcomes]
+    assert again.clip_entity == first.clip_entity and again.parent == first.parent and again.seq == first.seq
+    assert len(again.blocks["b"]) == len(vectors)
+
+
+def test_a_repeated_clipping_is_re_emitted_not_added():
+    vectors = clustered(4)[:6]
+    state = new_state()
+    items = items_of(vectors, np.arange(6))
+    first = run(state, items, iter(lambda: 6, None), rule())
+    recorded = {o.item.event.id: o.payload for o in first}
+    repeat = run(state, items[2:4] + items[2:3], iter(lambda: 3, None), rule(), recorded=recorded)
+    assert [o.payload for o in repeat] == [first[2].payload, first[3].payload, first[2].payload]
+    assert all(o.fresh is None for o in repeat) and len(state.blocks["b"]) == 6
+    # Redis lost the record: the state still answers with the same entity, and nothing is added.
+    lost = run(state, items[2:3], iter(lambda: 1, None), rule())
+    assert LinkEvent.model_validate_json(lost[0].payload).entity_id == first[2].fresh.entity_id
+    assert len(state.blocks["b"]) == 6
+
+
+def test_recorded_decision_of_another_partition_is_only_re_emitted():
+    vectors = clustered(6)[:3]
+    elsewhere = PartitionState(TOPIC, 1, DIM, "Flat", "v1")
+    out = run(elsewhere, items_of(vectors, np.arange(3), partition=1), iter(lambda: 3, None), rule())
+    recorded = {o.item.event.id: o.payload for o in out}
+    here = new_state()
+    again = run(here, items_of(vectors, np.arange(3)), iter(lambda: 3, None), rule(), recorded=recorded)
+    assert [o.payload for o in again] == [o.payload for o in out]
+    assert "b" not in here.blocks or len(here.blocks["b"]) == 0
+
+
+def test_blocks_never_link_across():
+    v = clustered(7)[:2]
+    v[1] = v[0]
+    state = new_state()
+    items = items_of(v[:1], np.array([0]), block="b1") + items_of(v[1:], np.array([0]), block="b2")
+    items[1] = Item(KafkaPosition(topic=TOPIC, partition=0, offset=1),
+                    items[1].event.model_copy(update={"id": "twin"}), items[1].vector)
+    out = run(state, items, iter(lambda: 2, None), rule())
+    assert [o.fresh.is_duplicate for o in out] == [False, False]
+
+
+def test_knn_with_a_large_k_equals_range_search():
+    vectors = clustered(8)
+    order = np.random.default_rng(8).permutation(len(vectors))
+    by_range, by_knn = new_state(), new_state()
+    run(by_range, items_of(vectors, order), iter(lambda: 4, None), rule())
+    run(by_knn, items_of(vectors, order), iter(lambda: 4, None), rule(search="knn", k=len(vectors)))
+    assert by_range.parent == by_knn.parent and by_range.clip_entity == by_knn.clip_entity
+
+
+def test_snapshot_round_trip(tmp_path):
+    vectors = clustered(9)
+    state = new_state()
+    run(state, items_of(vectors, np.arange(len(vectors))), iter(lambda: 10, None), rule())
+    state.next_offset = len(vectors)
+    store = SnapshotStore(tmp_path)
+    store.save(state)
+    store.save(state)  # the second replaces the first
+    pdir = store.partition_dir(TOPIC, 0)
+    assert len([p for p in pdir.iterdir() if p.name.startswith("snap-")]) == 1
+    loaded = store.load(TOPIC, 0, "v1", DIM, "Flat")
+    assert loaded.next_offset == len(vectors) and loaded.clip_entity == state.clip_entity
+    assert loaded.parent == state.parent and loaded.seq == state.seq
+    assert {k: sorted(v) for k, v in loaded.absorbed.items()} == {k: sorted(v) for k, v in state.absorbed.items()}
+    q = vectors[:5]
+    assert loaded.blocks["b"].search(q, "range", 0.9, 8) == state.blocks["b"].search(q, "range", 0.9, 8)
+    assert store.load(TOPIC, 0, "v2", DIM, "Flat") is None  # another model: start over
+    assert store.load(TOPIC, 1, "v1", DIM, "Flat") is None  # no snapshot
+    current = (pdir / "CURRENT").read_text()
+    (pdir / current / "state.json").write_text("{broken")
+    with pytest.raises(SnapshotError):
+        store.load(TOPIC, 0, "v1", DIM, "Flat")
+
+
+def test_redis_records_assignments_membership_and_merges(redis_url, redis_prefix):
+    a = np.zeros(DIM, np.float32); a[0] = 1
+    c = np.zeros(DIM, np.float32); c[1] = 1
+    b = (a + c) / np.linalg.norm(a + c)
+    lone = np.zeros(DIM, np.float32); lone[2] = 1
+    vectors = np.stack([a, c, lone, b])
+    state = new_state()
+    outcomes = run(state, items_of(vectors, np.arange(4)), iter(lambda: 2, None), rule(0.7))
+    store = RedisState(redis_client(redis_url), redis_prefix)
+    store.record(outcomes, {0: 4})
+    store.record(outcomes, {0: 4})  # a retried transaction changes nothing
+    ids = [f"c{i}" for i in range(4)]
+    assert store.current_entities(ids) == {cid: state.entity_of(cid) for cid in ids}
+    assert store.members("e-c0") == {"c0", "c1", "c3"} and store.members("e-c1") == set()
+    assert store.members("e-c2") == {"c2"}
+    assert store.entity_count() == 2 and store.decision_count() == 4
+    decided = store.decisions(ids + ["unknown"])
+    assert set(decided) == set(ids)
+    assert LinkEvent.model_validate_json(decided["c3"]).merged_entities == ["e-c1"]
+    merge = json.loads(store.client.hget(f"{redis_prefix}:merges", "e-c1"))
+    assert merge["into"] == "e-c0" and merge["by"] == "c3"
+    assert store.client.hget(f"{redis_prefix}:watermark", "0") == b"4"

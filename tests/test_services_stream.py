@@ -1,0 +1,352 @@
+"""The streaming services against the real broker and real Redis, with the shipped model.
+
+End to end on the labelled sample feed, dead letters for each kind of bad input, two
+embedders in one group, a linker killed with SIGKILL, a broker paused past the client
+timeouts, and a Redis restart: every clipping ends up linked exactly once, and the online
+entities equal offline single-linkage clustering of the same vectors.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import signal
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import Producer
+from PIL import Image
+from sklearn.metrics import adjusted_rand_score
+
+from clippings.data.dataset import load_dataset
+from clippings.linking import single_linkage
+from clippings.services.config import ClientSettings
+from clippings.services.replay import publish, raw_event
+from clippings.services.schemas import DlqRecord, EmbeddedClipping, LinkEvent, RawClipping
+from clippings.services.stack import RedisServer
+from clippings.services.state import RedisState, redis_client
+
+pytestmark = pytest.mark.integration
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def client(kafka_bootstrap, topics) -> ClientSettings:
+    return ClientSettings(kafka_bootstrap_servers=kafka_bootstrap, **topics.settings())
+
+
+def sample_events(sample_feed: Path, prefix: str = "") -> tuple[list[RawClipping], dict[str, str]]:
+    records = load_dataset(sample_feed).records
+    events = [raw_event(r, "sample", "default", prefix, "inline", 700_000) for r in records]
+    return events, {f"{prefix}{r.id}": r.entity for r in records}
+
+
+def noisy(text: str, rng: random.Random, edits: int) -> str:
+    chars = list(text)
+    for _ in range(edits if chars else 0):
+        i = rng.randrange(len(chars))
+        chars[i] = rng.choice("aeilnorst1. ")
+    return "".join(chars)
+
+
+def mixed_feed(sample_feed: Path, n: int, seed: int) -> list[RawClipping]:
+    """About n clippings: the sample feed's records and OCR-noisy copies, some without their image."""
+    rng = random.Random(seed)
+    base, _ = sample_events(sample_feed)
+    out = []
+    while len(out) < n:
+        for ev in base:
+            k = len(out)
+            variant = ev.model_copy(update={"id": f"m{seed}-{k}", "text": noisy(ev.text, rng, rng.randint(0, 6))})
+            if rng.random() < 0.3 and variant.has_text:
+                variant = variant.model_copy(update={"image": None})
+            out.append(variant)
+    rng.shuffle(out)
+    return out[:n]
+
+
+def links_by_id(records) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    for m in records:
+        out.setdefault(LinkEvent.model_validate_json(m.value()).id, []).append(m.value())
+    return out
+
+
+def first_vectors(records) -> dict[str, np.ndarray]:
+    """clipping id -> the vector of its first embedded record (the one the linker decided on)."""
+    out: dict[str, np.ndarray] = {}
+    for m in sorted(records, key=lambda m: (m.partition(), m.offset())):
+        ev = EmbeddedClipping.model_validate_json(m.value())
+        out.setdefault(ev.id, ev.array())
+    return out
+
+
+def assert_linked_exactly_once(topic_reader, topics, ids: set[str], state: RedisState, threshold: float,
+                               timeout_s: float = 120.0) -> dict[str, list[bytes]]:
+    links = links_by_id(topic_reader(topics.links, lambda recs: len(links_by_id(recs)) >= len(ids), timeout_s))
+    assert set(links) == ids
+    for cid, payloads in links.items():  # a re-emitted decision is the same decision, byte for byte
+        assert len(set(payloads)) == 1, (cid, payloads)
+    assert state.decision_count() == len(ids)
+    entities = state.current_entities(sorted(ids))
+    assert set(entities) == ids
+    vectors = first_vectors(topic_reader(topics.embedded, lambda recs: ids <= {
+        EmbeddedClipping.model_validate_json(m.value()).id for m in recs}, 30))
+    order = sorted(ids)
+    offline = single_linkage(np.stack([vectors[c] for c in order]), threshold)
+    assert adjusted_rand_score(offline, [entities[c] for c in order]) == 1.0
+    return links
+
+
+def metric(port: int, line_start: str) -> float | None:
+    """The value of the first sample line starting with line_start; None when there is none."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(line_start):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.1)
+
+
+def manifest_threshold(model: Path) -> float:
+    return json.loads((model / "manifest.json").read_text())["thresholds"]["dedup"]
+
+
+# -- tests ------------------------------------------------------------------------------------
+def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_reader, sample_feed,
+                                news_model, redis_url, redis_prefix):
+    from clippings.embedding import OnnxEmbedder
+    from clippings.services.tail import LinkTally
+
+    embedder = run_service("embedder")
+    linker = run_service("linker")
+    events, labels = sample_events(sample_feed)
+    publish(client(kafka_bootstrap, topics), events, progress=False)
+    state = RedisState(redis_client(redis_url), redis_prefix)
+    threshold = manifest_threshold(news_model)
+    links = assert_linked_exactly_once(topic_reader, topics, set(labels), state, threshold, 90)
+
+    # The flags are right: a clipping is a duplicate exactly when a clipping of its cluster was
+    # linked before it, the clusters being offline single linkage of the same vectors (the
+    # labels' verdict on the model itself is the demo's test, test_services_cli.py).
+    records = sorted(topic_reader(topics.links, lambda recs: len(recs) >= len(labels)),
+                     key=lambda m: (m.partition(), m.offset()))  # decision order
+    decided = [LinkEvent.model_validate_json(m.value()) for m in records]
+    streamed = first_vectors(topic_reader(topics.embedded, lambda recs: len(recs) >= len(labels)))
+    cluster = dict(zip(streamed, single_linkage(np.stack(list(streamed.values())), threshold)))
+    seen: set[int] = set()
+    for link in decided:
+        assert link.is_duplicate == (cluster[link.id] in seen), link
+        seen.add(cluster[link.id])
+    tally = LinkTally(labels=labels)
+    for link in decided:
+        tally.add(link)
+    assert all(len(p) == 1 for p in links.values())  # nothing was re-emitted in a clean run
+
+    # The streamed vectors are the ones offline evaluation computes.
+    ds = load_dataset(sample_feed)
+    offline = OnnxEmbedder(news_model).embed([Image.open(r.image) if r.image else None for r in ds.records],
+                                             [r.text for r in ds.records])
+    cos = np.einsum("nd,nd->n", offline, np.stack([streamed[r.id] for r in ds.records]))
+    assert cos.min() > 0.999
+
+    port_e, port_l = embedder.service.http.port, linker.service.http.port
+    assert metric(port_e, 'clippings_events_out_total{stage="embedder"}') == len(labels)
+    assert metric(port_l, 'clippings_events_out_total{stage="linker"}') == len(labels)
+    assert metric(port_l, "clippings_duplicates_flagged_total") == tally.duplicates
+    assert metric(port_l, "clippings_entities_created_total") - metric(port_l, "clippings_entities_merged_total") \
+        == state.entity_count()
+    assert metric(port_l, "clippings_end_to_end_seconds_count") == len(labels)
+    assert metric(port_e, "clippings_inference_seconds_count") >= 1
+    version = json.loads((news_model / "manifest.json").read_text())["version"]
+    assert metric(port_e, "clippings_model_info{") == 1 and metric(port_l, "clippings_model_info{") == 1
+    with urllib.request.urlopen(f"http://127.0.0.1:{port_e}/metrics", timeout=5) as resp:
+        assert f'version="{version}"' in resp.read().decode()
+    vectors = sum(metric(port_l, f'clippings_index_vectors{{block="default",partition="{p}"}}') or 0 for p in (0, 1))
+    assert vectors == len(labels)
+    wait_for(lambda: metric(port_e, f'clippings_consumer_lag{{partition="0",topic="{topics.raw}"}}') == 0
+             and metric(port_l, f'clippings_ready{{stage="linker"}}') == 1, 10, "lag and readiness metrics")
+
+
+def png(size, color=(90, 90, 90)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_dead_letters_for_each_kind_of_bad_input(run_service, kafka_bootstrap, topics, topic_reader,
+                                                 news_model, tmp_path):
+    noise = io.BytesIO()
+    Image.effect_noise((300, 300), 80).convert("RGB").save(noise, format="PNG")  # incompressible
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(png((20, 20)))
+    run_service("embedder", image_inline_max_bytes=50_000, image_max_pixels=1_000_000,
+                image_file_roots=[tmp_path / "allowed"])
+    run_service("linker")
+    raw = {
+        "schema": b'{"text": "a record without an id"}',
+        "not_json": b"\x00\x01 not json at all",
+        "empty": RawClipping(id="bad-empty", text="  ").to_bytes(),
+        "image_too_large": RawClipping(id="bad-large", image=noise.getvalue()).to_bytes(),
+        "image_undecodable": RawClipping(id="bad-bytes", image=b"GIF89a but not really").to_bytes(),
+        "decompression_bomb": RawClipping(id="bad-bomb", image=png((1500, 1000))).to_bytes(),
+        "image_fetch_failed": RawClipping(id="bad-uri", image_uri=outside.as_uri()).to_bytes(),
+        "good": RawClipping(id="good-1", text="FLOOD WATERS RISE -- Residents leave their homes.").to_bytes(),
+    }
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    for name, value in raw.items():
+        p.produce(topics.raw, value=value, key=name.encode(), headers=[("trace", name.encode())])
+    # Bad records on the linker's input too: another model's vector, a broken vector, broken JSON.
+    dim = json.loads((news_model / "manifest.json").read_text())["embedding_dim"]
+    version = json.loads((news_model / "manifest.json").read_text())["version"]
+    unit = np.zeros(dim, np.float32)
+    unit[0] = 1
+    emb = dict(block="default", model="x", dim=dim, has_image=False, has_text=True,
+               origin={"topic": topics.raw, "partition": 0, "offset": 0}, raw_ts_ms=1, embedded_ts_ms=1)
+    linker_bad = {
+        "model_mismatch": EmbeddedClipping(id="bad-model", model_version="other", vector=EmbeddedClipping.pack(unit), **emb),
+        "vector_invalid": EmbeddedClipping(id="bad-vector", model_version=version,
+                                           vector=EmbeddedClipping.pack(unit * np.float32("nan")), **emb),
+    }
+    for name, ev in linker_bad.items():
+        p.produce(topics.embedded, value=ev.to_bytes(), key=b"default")
+    p.produce(topics.embedded, value=b'{"id": "half a record"', key=b"default")
+    p.flush(10)
+
+    dead = topic_reader(topics.dlq, lambda recs: len(recs) >= 10, 60)
+    by_reason: dict[str, list] = {}
+    for m in dead:
+        rec = DlqRecord.from_headers(m.headers())
+        by_reason.setdefault(rec.reason, []).append((rec, m))
+    assert sorted(by_reason) == sorted(["schema", "empty", "image_too_large", "image_undecodable",
+                                        "decompression_bomb", "image_fetch_failed", "model_mismatch",
+                                        "vector_invalid"])
+    assert len(by_reason["schema"]) == 3  # no id, not JSON (embedder), broken JSON (linker)
+    for reason, entries in by_reason.items():
+        for rec, m in entries:
+            assert rec.origin.topic in (topics.raw, topics.embedded) and rec.detail
+            if rec.origin.topic == topics.raw:
+                key = m.key().decode()
+                assert m.value() == raw[key]  # the original bytes, untouched
+                assert ("trace", key.encode()) in m.headers()  # and its headers
+                assert rec.stage == "embedder"
+            else:
+                assert rec.stage == "linker"
+    assert by_reason["model_mismatch"][0][0].clipping_id == "bad-model"
+    # ... and the stream went on: the good clipping is linked.
+    links = links_by_id(topic_reader(topics.links, lambda recs: len(recs) >= 1, 60))
+    assert set(links) == {"good-1"}
+
+
+def test_two_embedders_share_one_group(run_service, kafka_bootstrap, topics, topic_reader, sample_feed,
+                                       news_model, redis_url, redis_prefix):
+    first = run_service("embedder", kafka_client_id="embedder-a")
+    second = run_service("embedder", kafka_client_id="embedder-b")
+    run_service("linker")
+    wait_for(lambda: first.service.assigned and second.service.assigned
+             and len(first.service.assigned | second.service.assigned) == 4, 60, "both embedders assigned")
+    assert not first.service.assigned & second.service.assigned
+    events = mixed_feed(sample_feed, 120, seed=2)
+    publish(client(kafka_bootstrap, topics), events, progress=False)
+    state = RedisState(redis_client(redis_url), redis_prefix)
+    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model))
+    counts = [metric(st.service.http.port, 'clippings_events_in_total{stage="embedder"}') for st in (first, second)]
+    assert min(counts) > 0 and sum(counts) == len(events)
+
+
+def test_linker_killed_with_sigkill_loses_nothing_and_assigns_nothing_twice(
+        run_service, spawn_service, kafka_bootstrap, topics, topic_reader, sample_feed, news_model,
+        redis_url, redis_prefix, tmp_path):
+    from clippings.services.stack import wait_ready
+
+    run_service("embedder")
+    snap_env = {"CLIPPINGS_SNAPSHOT_EVERY_EVENTS": "25", "CLIPPINGS_SNAPSHOT_INTERVAL_S": "1"}
+    first = spawn_service("linker", "linker-a", snap_env)
+    wait_ready([first], 90)
+    events = mixed_feed(sample_feed, 150, seed=3)
+    feeder = threading.Thread(target=publish, args=(client(kafka_bootstrap, topics), events),
+                              kwargs=dict(rate=15, progress=False))
+    feeder.start()
+    linked = 'clippings_events_out_total{stage="linker"}'
+    wait_for(lambda: (metric(first.metrics_port, linked) or 0) >= 40, 60, "40 links")
+    first.proc.send_signal(signal.SIGKILL)  # mid-stream: about 100 clippings still to come
+    first.proc.wait(10)
+    second = spawn_service("linker", "linker-b", snap_env)
+    wait_ready([second], 90)
+    feeder.join(60)
+    state = RedisState(redis_client(redis_url), redis_prefix)
+    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model))
+    # The second linker started from the first one's snapshot and replayed the rest.
+    restored = [int(line.split("snapshot_offset=")[1].split()[0])
+                for line in second.log_path.read_text().splitlines() if "event=assigned" in line]
+    assert any(0 < offset < len(events) for offset in restored), restored
+
+    # SIGTERM: finish, snapshot, commit, exit 0.
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.proc.wait(30) == 0
+    log_text = second.log_path.read_text()
+    assert "event=draining" in log_text and "event=stopped" in log_text
+    snaps = list((tmp_path / "snapshots").glob(f"{topics.embedded}/*/CURRENT"))
+    covered = sum(int(p.read_text().split("-")[1]) for p in snaps)  # snap-<next offset>-<nonce>
+    assert covered == len(topic_reader(topics.embedded))  # the final snapshots cover every record
+
+
+def test_broker_paused_past_the_client_timeouts(broker, spawn_service, kafka_bootstrap, topics, topic_reader,
+                                                sample_feed, news_model, redis_url, redis_prefix):
+    from clippings.services.stack import wait_ready
+
+    env = {"CLIPPINGS_KAFKA_SOCKET_TIMEOUT_MS": "5000"}
+    services = [spawn_service("embedder", env=env), spawn_service("linker", env=env)]
+    wait_ready(services, 90)
+    events = mixed_feed(sample_feed, 90, seed=4)
+    feeder = threading.Thread(target=publish, args=(client(kafka_bootstrap, topics), events),
+                              kwargs=dict(rate=10, progress=False))
+    feeder.start()
+    time.sleep(3)  # some before ...
+    broker.pause()
+    try:
+        time.sleep(12)  # ... during (longer than the session and socket timeouts) ...
+    finally:
+        broker.resume()
+    feeder.join(120)  # ... and after
+    state = RedisState(redis_client(redis_url), redis_prefix)
+    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model), 180)
+    assert all(s.proc.poll() is None for s in services)  # rode it out, no restart needed
+
+
+def test_redis_restart_mid_stream(spawn_service, kafka_bootstrap, topics, topic_reader, sample_feed,
+                                  news_model, redis_prefix, tmp_path):
+    from clippings.services.stack import wait_ready
+
+    own = RedisServer(tmp_path / "redis", appendonly=True).start()
+    try:
+        env = {"CLIPPINGS_REDIS_URL": own.url, "CLIPPINGS_REDIS_SOCKET_TIMEOUT_S": "2"}
+        services = [spawn_service("embedder"), spawn_service("linker", env=env)]
+        wait_ready(services, 90)
+        events = mixed_feed(sample_feed, 90, seed=5)
+        feeder = threading.Thread(target=publish, args=(client(kafka_bootstrap, topics), events),
+                                  kwargs=dict(rate=10, progress=False))
+        feeder.start()
+        linked = 'clippings_events_out_total{stage="linker"}'
+        wait_for(lambda: (metric(services[1].metrics_port, linked) or 0) >= 20, 60, "20 links")
+        own.kill()  # SIGKILL mid-stream, 70 clippings still to come
+        time.sleep(4)
+        own.start()
+        feeder.join(60)
+        state = RedisState(redis_client(own.url), redis_prefix)
+        assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model))
+        assert all(s.proc.poll() is None for s in services)
+        assert "redis_unavailable" in services[1].log_path.read_text()
+    finally:
+        own.stop()
