@@ -1,0 +1,152 @@
+"""Capacity model: how many embedder and linker replicas a feed of N clippings/s and an index of
+M clippings need, computed from the measured figures in bench/results/*.json.
+
+    python -m bench.capacity                           # the standard table (docs/performance.md)
+    python -m bench.capacity --feed 500 --index 2e7    # one case
+
+Embedder: a replica of k cores embeds E(k) clippings/s, the service batch path measured by
+bench.embedder (section pipeline: parse, decode, preprocess, inference, serialise, produce).
+Replicas = ceil(N / (utilisation x E(k))).
+
+Linker: one partition is one sequential state machine, so its rate at m vectors per partition
+is 1 / t(m), with t(m) = decide_batch time per decision at that index size (bench.linker,
+batch rows, interpolated log-log between the measured sizes, extrapolated past the largest)
+plus the per-decision cost of parsing and the Redis round trips (bench.linker, pipeline row).
+Partitions P: the fewest with N / P <= utilisation / t(M / P). A replica is one core: it can
+hold several partitions while their load fits; replicas = ceil(N x t(M / P) / utilisation).
+Memory per replica: its share of M x (index bytes per vector + Python state bytes per clipping).
+GPU rows appear when bench/gpu.sh has written embedder-gpu.json / linker-gpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import RESULTS_DIR, table, write_json
+
+FEEDS = (50, 200, 1_000, 5_000)
+INDEX_SIZES = (100_000, 1_000_000, 10_000_000)
+
+
+def load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def embedder_rates(data: dict, model: str) -> dict[str, float]:
+    """Replica kind -> clippings/s of the service batch path, the best image-pool size per thread count."""
+    rows = [r for r in data["results"] if r["section"] == "pipeline" and r["model"] == model]
+    kind = "gpu" if data["config"].get("provider") == "cuda" else "cpu"
+    out: dict[str, float] = {}
+    for r in rows:
+        key = f"{kind}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}"
+        out[key] = max(out.get(key, 0.0), r["clippings_per_s"])
+    return out
+
+
+class LinkerCost:
+    """Seconds per decision against the vectors per partition, for one index type."""
+
+    def __init__(self, data: dict, index: str):
+        rows = sorted((r for r in data["results"] if r["section"] == "index" and r["index"] == index),
+                      key=lambda r: r["size"])
+        if not rows:
+            raise KeyError(index)
+        self.index = index
+        self.sizes = np.array([r["size"] for r in rows], float)
+        self.seconds = np.array([1.0 / r["decisions_per_s"] for r in rows])
+        self.bytes_per_vector = rows[-1]["bytes_per_vector"] or 0.0
+        pipe = [r for r in data["results"] if r["section"] == "pipeline"]
+        # Parse and the two Redis round trips, per decision; decide_batch is in self.seconds already.
+        self.overhead = ((pipe[0]["parse_ms"] + pipe[0]["redis_read_ms"] + pipe[0]["redis_write_ms"])
+                         / 1e3 / pipe[0]["batch"]) if pipe else 0.0
+        mem = [r for r in data["results"] if r["section"] == "state_memory"]
+        self.state_bytes = mem[0]["bytes_per_clipping"] if mem else 0.0
+
+    def per_decision(self, m: float) -> tuple[float, bool]:
+        """-> (seconds, extrapolated)."""
+        x, y = np.log(self.sizes), np.log(self.seconds)
+        lm = math.log(max(m, 1.0))
+        if len(x) == 1:
+            return float(self.seconds[0]) + self.overhead, m > self.sizes[0]
+        if lm <= x[-1]:
+            return float(np.exp(np.interp(lm, x, y))) + self.overhead, False
+        slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
+        return float(np.exp(y[-1] + slope * (lm - x[-1]))) + self.overhead, True
+
+
+def linker_plan(cost: LinkerCost, feed: float, index: float, utilisation: float) -> dict:
+    partitions = 1
+    while True:
+        t, extrapolated = cost.per_decision(index / partitions)
+        if feed / partitions <= utilisation / t or partitions >= 4096:
+            break
+        partitions += 1
+    replicas = max(1, math.ceil(feed * t / utilisation))
+    replicas = min(replicas, partitions)  # a partition is never split between replicas
+    per_replica = index / replicas * (cost.bytes_per_vector + cost.state_bytes)
+    return {"linker_index": cost.index, "linker_partitions": partitions, "linker_replicas": replicas,
+            "linker_ms_per_decision": t * 1e3, "linker_gib_per_replica": per_replica / 2**30,
+            "linker_extrapolated": extrapolated}
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.time()
+    p = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--feed", type=float, nargs="+", default=list(FEEDS), help="clippings/s")
+    p.add_argument("--index", type=float, nargs="+", default=list(INDEX_SIZES), help="clippings in the index")
+    p.add_argument("--model", default="news")
+    p.add_argument("--utilisation", type=float, default=0.7,
+                   help="planned load per replica: headroom below the point where latency climbs")
+    p.add_argument("--results", type=Path, default=RESULTS_DIR)
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "capacity.json")
+    args = p.parse_args(argv)
+
+    emb = {}
+    for name in ("embedder.json", "embedder-gpu.json"):
+        data = load(args.results / name)
+        if data:
+            emb |= embedder_rates(data, args.model)
+    lnk = load(args.results / "linker.json")
+    if not emb or lnk is None:
+        print(f"need {args.results}/embedder.json and linker.json (run python -m bench.embedder, bench.linker)",
+              file=sys.stderr)
+        return 2
+    costs = []
+    for index in ("flat", "hnsw"):
+        try:
+            costs.append(LinkerCost(lnk, index))
+        except KeyError:
+            pass
+    rows = []
+    for feed in args.feed:
+        for size in args.index:
+            for kind, rate in sorted(emb.items()):
+                row = {"feed_per_s": feed, "index_clippings": int(size), "embedder": kind,
+                       "embedder_per_s_per_replica": rate,
+                       "embedder_replicas": max(1, math.ceil(feed / (args.utilisation * rate)))}
+                for cost in costs:
+                    rows.append(row | linker_plan(cost, feed, size, args.utilisation))
+    print(f"capacity at {args.utilisation:.0%} planned utilisation (model {args.model}); "
+          "linker: 1 core per replica, * = extrapolated past the largest measured index")
+    for r in rows:
+        r["linker_ms"] = f"{r['linker_ms_per_decision']:.3f}{'*' if r['linker_extrapolated'] else ''}"
+    print(table(rows, [("feed_per_s", "feed/s", ".0f"), ("index_clippings", "index", ",d"), ("embedder", "embedder replica", "s"),
+                       ("embedder_per_s_per_replica", "emb/s each", ".0f"), ("embedder_replicas", "emb replicas", "d"),
+                       ("linker_index", "linker index", "s"), ("linker_ms", "ms/decision", "s"),
+                       ("linker_partitions", "partitions", "d"), ("linker_replicas", "linker replicas", "d"),
+                       ("linker_gib_per_replica", "GiB/replica", ".2f")]))
+    write_json(args.out, "capacity", {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               rows, {"embedder_rates": emb}, {"from": [str(args.results)]}, started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
