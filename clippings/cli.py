@@ -18,7 +18,7 @@ COMMAND_MODULES = (
     "clippings.data.synth",
     "clippings.training.cli",
     "clippings.export.cli",
-    "clippings.evaluate",
+    "clippings.evaluate_cli",
     "clippings.services.cli",
 )
 

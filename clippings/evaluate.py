@@ -1,12 +1,10 @@
-"""`clippings eval`: score the exported model against image-only, text-only and string matching.
+"""Scoring for `clippings eval`: the exported model against image-only, text-only and string matching.
 
 Embeddings come from the exported ONNX model through `OnnxEmbedder`, the service's own path.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Sequence
 
 import numpy as np
@@ -19,19 +17,6 @@ from clippings.errors import DatasetError
 from clippings.linking import cluster_dense, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold
 from clippings.scoring import WEIGHT_GRID, link_scores
 from clippings.preprocess import load_image
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval", help="evaluate a model on a dataset against image-only, text-only and string matching",
-        description="Linking datasets (corpus/query): top-1 accuracy. Dedup datasets (val/test): ARI on test "
-        "after tuning the cosine threshold (and the image weight w) on val.",
-    )
-    p.add_argument("dataset", help="dataset folder (records.jsonl + images/)")
-    p.add_argument("--model", default="jp-firms", help="shipped model name or exported model folder (default: jp-firms)")
-    p.add_argument("--variant", default="fp32", help="fp32, fp16 or int8 where exported")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.set_defaults(func=run)
 
 
 def _towers(emb: OnnxEmbedder, records: Sequence[Record]):
@@ -95,22 +80,3 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset) -> dict:
     metrics["jaccard"] = {**best, "variant": "char_bigram" if best is jc else "word", "char_bigram_ari": jc["ari"],
                           "word_ari": jw["ari"]}
     return {"task": "dedup", "n": len(test), "metrics": metrics}
-
-
-def run(args: argparse.Namespace) -> int:
-    from clippings.data.dataset import load_dataset
-
-    ds = load_dataset(args.dataset)
-    emb = OnnxEmbedder(args.model, variant=args.variant)
-    result = evaluate_link(emb, ds) if ds.task == "link" else evaluate_dedup(emb, ds)
-    result["model"] = {"name": emb.manifest.name, "version": emb.version, "variant": args.variant}
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    key = "top1" if result["task"] == "link" else "ari"
-    print(f"{args.dataset}: task={result['task']} n={result['n']} model={emb.manifest.name}@{emb.version} ({args.variant})")
-    print(f"  {'method':<12} {key:>7} {'threshold':>10}")
-    for name, m in result["metrics"].items():
-        t = m.get("threshold")
-        print(f"  {name:<12} {m[key]:>7.3f} {'' if t is None else f'{t:>10.3f}'}")
-    return 0
