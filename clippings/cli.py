@@ -14,6 +14,7 @@ import sys
 
 from clippings.errors import ClippingsError
 
+DESCRIPTION = "Streaming multimodal deduplication and record linkage for digitised newspapers."
 COMMAND_MODULES = (
     "clippings.data.synth",
     "clippings.training.cli",
@@ -23,20 +24,18 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="clippings",
-        description="Streaming multimodal deduplication and record linkage for digitised newspapers.",
-    )
+def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, description: str = DESCRIPTION) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clippings", description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, modules: tuple[str, ...] = COMMAND_MODULES,
+         description: str = DESCRIPTION) -> int:
+    args = build_parser(modules, description).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",

@@ -11,27 +11,18 @@ against running services in tests/test_deploy_metrics.py.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from deploy_loader import load_validate
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _load_validate():
-    spec = importlib.util.spec_from_file_location("deploy_validate", REPO / "deploy" / "validate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-V = _load_validate()
+V = load_validate()
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,13 @@ of the few external metrics named in deploy/validate.py (EXTERNAL_METRICS).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from deploy_loader import load_validate
 
 from clippings.services.stack import wait_ready
 
@@ -24,15 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 
 
-def _load_validate():
-    spec = importlib.util.spec_from_file_location("deploy_validate", REPO / "deploy" / "validate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-V = _load_validate()
+V = load_validate()
 
 
 def _scrape(port: int) -> str:
