@@ -96,6 +96,11 @@ def linker_plan(cost: LinkerCost, feed: float, index: float, utilisation: float)
             "linker_extrapolated": extrapolated}
 
 
+def machine_of_figures(data: dict) -> dict:
+    """The capacity rows hold for the machine the figures were measured on."""
+    return data["machine"]
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.time()
     p = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__,
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--utilisation", type=float, default=0.7,
                    help="planned load per replica: headroom below the point where latency climbs")
     p.add_argument("--results", type=Path, default=RESULTS_DIR)
+    p.add_argument("--linker", default="linker.json", help="linker figures in --results (default: %(default)s)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "capacity.json")
     args = p.parse_args(argv)
 
@@ -114,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         data = load(args.results / name)
         if data:
             emb |= embedder_rates(data, args.model)
-    lnk = load(args.results / "linker.json")
+    lnk = load(args.results / args.linker)
     if not emb or lnk is None:
-        print(f"need {args.results}/embedder.json and linker.json (run python -m bench.embedder, bench.linker)",
+        print(f"need {args.results}/embedder.json and {args.linker} (run python -m bench.embedder, bench.linker)",
               file=sys.stderr)
         return 2
     costs = []
@@ -125,26 +131,25 @@ def main(argv: list[str] | None = None) -> int:
             costs.append(LinkerCost(lnk, index))
         except KeyError:
             pass
-    rows = []
-    for feed in args.feed:
-        for size in args.index:
-            for kind, rate in sorted(emb.items()):
-                row = {"feed_per_s": feed, "index_clippings": int(size), "embedder": kind,
-                       "embedder_per_s_per_replica": rate,
-                       "embedder_replicas": max(1, math.ceil(feed / (args.utilisation * rate)))}
-                for cost in costs:
-                    rows.append(row | linker_plan(cost, feed, size, args.utilisation))
-    print(f"capacity at {args.utilisation:.0%} planned utilisation (model {args.model}); "
-          "linker: 1 core per replica, * = extrapolated past the largest measured index")
-    for r in rows:
+    emb_rows = [{"feed_per_s": feed, "embedder": kind, "embedder_per_s_per_replica": rate,
+                 "embedder_replicas": max(1, math.ceil(feed / (args.utilisation * rate)))}
+                for feed in args.feed for kind, rate in sorted(emb.items())]
+    lnk_rows = [{"feed_per_s": feed, "index_clippings": int(size)} | linker_plan(cost, feed, size, args.utilisation)
+                for feed in args.feed for size in args.index for cost in costs]
+    for r in lnk_rows:
         r["linker_ms"] = f"{r['linker_ms_per_decision']:.3f}{'*' if r['linker_extrapolated'] else ''}"
-    print(table(rows, [("feed_per_s", "feed/s", ".0f"), ("index_clippings", "index", ",d"), ("embedder", "embedder replica", "s"),
-                       ("embedder_per_s_per_replica", "emb/s each", ".0f"), ("embedder_replicas", "emb replicas", "d"),
-                       ("linker_index", "linker index", "s"), ("linker_ms", "ms/decision", "s"),
-                       ("linker_partitions", "partitions", "d"), ("linker_replicas", "linker replicas", "d"),
-                       ("linker_gib_per_replica", "GiB/replica", ".2f")]))
+    print(f"capacity at {args.utilisation:.0%} planned utilisation, model {args.model}\n\nembedder replicas")
+    print(table(emb_rows, [("feed_per_s", "feed/s", ".0f"), ("embedder", "replica", "s"),
+                           ("embedder_per_s_per_replica", "clippings/s each", ".0f"),
+                           ("embedder_replicas", "replicas", "d")]))
+    print("\nlinker (1 core per replica; * = extrapolated past the largest measured index)")
+    print(table(lnk_rows, [("feed_per_s", "feed/s", ".0f"), ("index_clippings", "index", ",d"),
+                           ("linker_index", "index type", "s"), ("linker_ms", "ms/decision", "s"),
+                           ("linker_partitions", "partitions", "d"), ("linker_replicas", "replicas", "d"),
+                           ("linker_gib_per_replica", "GiB/replica", ".2f")]))
+    rows = emb_rows + lnk_rows
     write_json(args.out, "capacity", {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               rows, {"embedder_rates": emb}, {"from": [str(args.results)]}, started)
+               rows, {"embedder_rates": emb, "linker_from": lnk["command"]}, machine_of_figures(lnk), started)
     return 0
 
 

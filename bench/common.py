@@ -32,9 +32,9 @@ def add_common_args(p: argparse.ArgumentParser, name: str) -> None:
 
 def command_line() -> str:
     """How this run was started, as a command a reader can paste."""
-    module = Path(sys.argv[0]).with_suffix("").relative_to(REPO).as_posix().replace("/", ".") \
-        if Path(sys.argv[0]).resolve().is_relative_to(REPO) else sys.argv[0]
-    return " ".join(["python -m", module] + sys.argv[1:])
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    start = ["python -m", spec.name] if spec is not None else ["python", sys.argv[0]]
+    return " ".join(start + sys.argv[1:])
 
 
 def _cpu_model() -> str:
@@ -143,7 +143,11 @@ def _jsonable(v):
 
 
 def dataset_dir(model: str) -> Path:
-    """Real clippings for `model`: data/<name>-test, else data/bench-<model> (synthesised once, small)."""
+    """Real clippings for `model` (a shipped name or a model folder, by its manifest's name):
+    data/<name>-test, else data/bench-<name> (synthesised once, small)."""
+    from clippings.embedding import Manifest, resolve_model
+
+    model = Manifest.load(resolve_model(model)).name
     real = REPO / "data" / DATASETS[model]
     if (real / "records.jsonl").is_file():
         return real

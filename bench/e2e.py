@@ -51,7 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--burst", type=int, default=3000, help="events of the capacity phase")
     p.add_argument("--fractions", nargs="+", type=float, default=[0.5, 0.9])
     p.add_argument("--window", type=float, default=40.0, help="seconds of each paced phase")
-    p.add_argument("--rates", nargs="+", type=float, help="paced rates (clippings/s) instead of fractions of capacity")
+    p.add_argument("--probes", type=int, default=4, help="bisection steps searching the sustained rate")
+    p.add_argument("--probe-window", type=float, default=15.0, help="seconds of each probe")
+    p.add_argument("--rates", nargs="+", type=float,
+                   help="paced rates (clippings/s) instead of fractions of the sustained rate (no search)")
     p.add_argument("--drain-timeout", type=float, default=180.0)
     add_common_args(p, "e2e")
     args = p.parse_args(argv)
@@ -72,7 +75,8 @@ class LinkReader(threading.Thread):
                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
                                   "fetch.wait.max.ms": 10})
         self.topic = topic
-        self.seen: dict[str, tuple[int, int, float]] = {}  # id -> (raw ts ms, link record ts ms, received s)
+        # id -> (raw record ts, embedded_ts, linked_ts, link record ts) in ms, and the receive time in s
+        self.seen: dict[str, tuple[int, int, int, int, float]] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -86,7 +90,8 @@ class LinkReader(threading.Thread):
                     link = json.loads(m.value())
                     received = time.time()
                     with self.lock:
-                        self.seen.setdefault(link["id"], (link["raw_ts_ms"], m.timestamp()[1], received))
+                        self.seen.setdefault(link["id"], (link["raw_ts_ms"], link["embedded_ts_ms"],
+                                                          link["linked_ts_ms"], m.timestamp()[1], received))
         finally:
             self.consumer.close()
 
@@ -180,7 +185,7 @@ def capacity_phase(args, producer, topic: str, reader: LinkReader, feed: Feed, m
         raise SystemExit(f"capacity phase: only {reader.count(ids)} of {len(ids)} linked within {args.drain_timeout}s")
     cpu1 = meter.read()
     with reader.lock:
-        received = np.sort([reader.seen[i][2] for i in ids])
+        received = np.sort([reader.seen[i][4] for i in ids])
     # Conservative: every event from the first publish to the last link, pipeline latency included.
     rate = len(ids) / (received[-1] - t0)
     lo, hi = int(0.1 * len(received)), int(0.9 * len(received)) - 1  # the steady middle of the drain
@@ -190,8 +195,8 @@ def capacity_phase(args, producer, topic: str, reader: LinkReader, feed: Feed, m
 
 
 def paced_phase(args, producer, topic: str, reader: LinkReader, feed: Feed, meter: CpuMeter,
-                name: str, rate: float) -> dict:
-    events = feed.phase(name, max(1, int(rate * args.window)))
+                name: str, rate: float, window: float) -> dict:
+    events = feed.phase(name, max(1, int(rate * window)))
     ids = [cid for cid, _ in events]
     idset = set(ids)
     backlog: list[tuple[float, int]] = []
@@ -206,21 +211,42 @@ def paced_phase(args, producer, topic: str, reader: LinkReader, feed: Feed, mete
     with reader.lock:
         got = [reader.seen[i] for i in ids if i in reader.seen]
     warm = int(0.1 * len(got))  # the first tenth settles the batching; left out of the latency
-    lat_link = np.array([(link_ts - raw_ts) / 1e3 for raw_ts, link_ts, _ in got[warm:]])
-    lat_seen = np.array([received - raw_ts / 1e3 for raw_ts, _, received in got[warm:]])
-    half = [(t, b) for t, b in backlog if t >= args.window / 2]
+    ts = np.array([g[:4] for g in got[warm:]], dtype=np.float64).reshape(-1, 4) / 1e3  # (n, 4) seconds
+    lat_link = ts[:, 3] - ts[:, 0]  # publish -> link record produced
+    lat_seen = np.array([g[4] for g in got[warm:]]) - ts[:, 0]  # publish -> read here
+    hops = {"embed": ts[:, 1] - ts[:, 0], "link": ts[:, 2] - ts[:, 1], "produce": ts[:, 3] - ts[:, 2]}
+    half = [(t, b) for t, b in backlog if t >= window / 2]
     slope = float(np.polyfit([t for t, _ in half], [b for _, b in half], 1)[0]) if len(half) >= 3 else float("nan")
     return {
         "phase": name, "rate_target": rate, "events": len(ids), "linked": len(got), "all_linked": held,
         "latency_p50_s": pct(lat_link, 50), "latency_p90_s": pct(lat_link, 90), "latency_p99_s": pct(lat_link, 99),
         "latency_max_s": float(lat_link.max()) if len(lat_link) else float("nan"),
         "received_p50_s": pct(lat_seen, 50), "received_p99_s": pct(lat_seen, 99),
+        # where the latency goes: raw -> embedded (consume, embed), embedded -> decided (produce,
+        # consume, Redis, decide), decided -> link record produced (Redis write, produce)
+        **{f"hop_{k}_p50_s": pct(v, 50) for k, v in hops.items()},
+        **{f"hop_{k}_p99_s": pct(v, 99) for k, v in hops.items()},
         "backlog_max": max((b for _, b in backlog), default=0), "backlog_slope_per_s": slope,
         "drain_after_publish_s": drain_after_s,
         # The lag grows when the backlog climbs through the second half of the window, or when
         # the events still queued at the end of it take long to drain.
-        "lag_grows": bool(slope > 0.05 * rate or drain_after_s > max(2.0, 0.1 * args.window) or not held),
+        "lag_grows": bool(slope > 0.05 * rate or drain_after_s > max(2.0, 0.1 * window) or not held),
     } | meter.per_clipping(cpu0, cpu1, len(ids))
+
+
+def sustained_rate(args, producer, topic: str, reader: LinkReader, feed: Feed, meter: CpuMeter,
+                   burst_rate: float, rows: list[dict]) -> float:
+    """The highest paced rate at which the lag does not grow: bisection between a quarter of
+    the burst rate (assumed to hold) and the burst rate, with short paced probes. A burst
+    runs full batches, the most efficient case, so a paced feed saturates below it."""
+    lo, hi = 0.25 * burst_rate, burst_rate
+    for k in range(args.probes):
+        mid = (lo + hi) / 2
+        row = paced_phase(args, producer, topic, reader, feed, meter, f"probe{k}-{mid:.0f}", mid, args.probe_window)
+        rows.append(row)
+        print(f"probe {mid:.1f}/s: p99 {row['latency_p99_s']:.3f}s lag grows: {row['lag_grows']}", file=sys.stderr)
+        lo, hi = (lo, mid) if row["lag_grows"] else (mid, hi)
+    return lo
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,10 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             cap = capacity_phase(args, producer, s.topic_raw, reader, feed, meter)
             rows.append(cap)
             print(f"capacity: {cap['linked_per_s']:.1f} clippings/s", file=sys.stderr)
-            rates = args.rates or [f * cap["linked_per_s"] for f in args.fractions]
-            names = [f"paced-{r:.0f}" for r in args.rates] if args.rates else [f"paced-{f:.0%}" for f in args.fractions]
+            if args.rates:
+                sustained, rates, names = None, args.rates, [f"paced-{r:.0f}" for r in args.rates]
+            else:
+                sustained = sustained_rate(args, producer, s.topic_raw, reader, feed, meter, cap["linked_per_s"], rows)
+                print(f"sustained: {sustained:.1f} clippings/s", file=sys.stderr)
+                rates, names = [f * sustained for f in args.fractions], [f"paced-{f:.0%}" for f in args.fractions]
             for name, rate in zip(names, rates):
-                row = paced_phase(args, producer, s.topic_raw, reader, feed, meter, name, rate)
+                row = paced_phase(args, producer, s.topic_raw, reader, feed, meter, name, rate, args.window)
                 rows.append(row)
                 print(f"{name}: {rate:.1f}/s p50 {row['latency_p50_s']:.3f}s p99 {row['latency_p99_s']:.3f}s "
                       f"lag grows: {row['lag_grows']}", file=sys.stderr)
@@ -276,14 +306,17 @@ def main(argv: list[str] | None = None) -> int:
             RedisState(client, prefix).delete_all()
 
     print("\nend to end (latency: publish -> link event produced)")
-    print(table(rows, [("phase", "phase", "s"), ("rate_target", "target/s", ".1f"), ("linked_per_s", "linked/s", ".1f"),
-                       ("events", "events", "d"), ("latency_p50_s", "p50 s", ".3f"), ("latency_p99_s", "p99 s", ".3f"),
-                       ("received_p99_s", "recv p99 s", ".3f"), ("backlog_max", "backlog max", "d"),
-                       ("lag_grows", "lag grows", "")] +
-                [(f"cpu_ms_per_clipping_{k}", f"cpu ms {k}", ".2f") for k in ("embedder-0", "linker-0", "broker", "redis")]))
+    print(table(rows, [
+        ("phase", "phase", "s"), ("rate_target", "target/s", ".1f"), ("linked_per_s", "linked/s", ".1f"),
+        ("events", "events", "d"), ("latency_p50_s", "p50 s", ".3f"), ("latency_p99_s", "p99 s", ".3f"),
+        ("hop_embed_p50_s", "embed p50", ".3f"), ("hop_link_p50_s", "link p50", ".3f"),
+        ("hop_produce_p50_s", "produce p50", ".3f"), ("received_p99_s", "recv p99 s", ".3f"),
+        ("backlog_max", "backlog max", "d"), ("lag_grows", "lag grows", "")]
+        + [(f"cpu_ms_per_clipping_{k}", f"cpu ms {k}", ".2f") for k in ("embedder-0", "linker-0", "broker", "redis")]))
     paced = [r for r in rows if r["phase"].startswith("paced")]
     summary = {
-        "model": args.model, "capacity_per_s": float(rows[0]["linked_per_s"]),
+        "model": args.model, "burst_per_s": float(rows[0]["linked_per_s"]),
+        "sustained_per_s": None if sustained is None else float(sustained),
         "paced": {r["phase"]: {k: (float(r[k]) if k != "lag_grows" else r[k])
                                for k in ("rate_target", "latency_p50_s", "latency_p99_s", "lag_grows")}
                   for r in paced},

@@ -134,7 +134,8 @@ def inference_section(args, name: str) -> tuple[list[dict], dict]:
 
         device = "cuda" if args.provider == "cuda" and torch.cuda.is_available() else "cpu"
         reference = probe.run(pixels[:32], ids[:32])
-        torch_mod, source, parity = torch_model(name, probe.manifest, device, pixels[:32], ids[:32], reference)
+        torch_mod, source, parity = torch_model(probe.manifest.name, probe.manifest, device, pixels[:32], ids[:32],
+                                                reference)
         info |= {"torch_source": source, "torch_device": device, "torch_vs_onnx_fp32_min_cosine": parity}
         engines.append(("torch-eager", device))
 
@@ -255,6 +256,15 @@ def summarise(rows: list[dict], default_model: str) -> dict:
             if onnx1 is not None:
                 entry["speedup_onnx_bs1_vs_torch_bs1"] = torch1["ms_per_clipping"] / onnx1["ms_per_clipping"]
         out[f"threads_{threads}"] = entry
+    # Best against best: each side at the thread count that suits it (eager PyTorch at batch 1
+    # is slower with 2 threads than with 1), so neither is handicapped by the sweep.
+    torch1 = [r for r in inf if r["engine"] == "torch-eager" and r["batch"] == 1]
+    onnx = [r for r in inf if r["engine"].startswith("onnx-")]
+    if torch1 and onnx:
+        t, o = min(torch1, key=lambda r: r["ms_per_clipping"]), min(onnx, key=lambda r: r["ms_per_clipping"])
+        out["best_vs_best"] = {"torch_bs1": {k: t[k] for k in ("threads", "ms_per_clipping")},
+                               "onnx": {k: o[k] for k in ("engine", "threads", "batch", "ms_per_clipping")},
+                               "speedup": t["ms_per_clipping"] / o["ms_per_clipping"], "target": 5.0}
     pipe = [r for r in rows if r["section"] == "pipeline" and r["model"] == default_model]
     if pipe:
         best = max(pipe, key=lambda r: r["clippings_per_s"])

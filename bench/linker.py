@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--hnsw-m", type=int, default=32)
     p.add_argument("--hnsw-ef-construction", type=int, default=40)
     p.add_argument("--hnsw-ef-search", type=int, default=64)
+    p.add_argument("--hnsw-ef-sweep", nargs="*", type=int, default=[], help="also measure recall at these efSearch")
+    p.add_argument("--ivf-nprobe-sweep", nargs="*", type=int, default=[], help="also measure recall at these nprobe")
     p.add_argument("--faiss-blas-threshold", type=int,
                    help="set faiss.cvar.distance_compute_blas_threshold first (the proposed linker setting; "
                         "default: FAISS's own)")
@@ -224,8 +226,38 @@ def base_state(corpus: Corpus, ids: list[str], model_version: str):
     return state
 
 
+def set_search_param(block, kind: str, value: int) -> None:
+    import faiss
+
+    if kind == "hnsw":
+        faiss.downcast_index(block.index.index).hnsw.efSearch = value
+    elif isinstance(block.index, faiss.IndexIDMap):
+        faiss.extract_index_ivf(block.index).nprobe = value
+    else:
+        faiss.GpuParameterSpace().set_index_parameter(block.index, "nprobe", value)
+
+
+def search_quality(args, block, mode: str, rule, ids: list[str], q_single: np.ndarray,
+                   exact: tuple[np.ndarray, list[set[int]]]) -> dict:
+    """Recall against exact search and the one-event search latency."""
+    top_exact, links_exact = exact
+    found_top = block.index.search(q_single, 10)[1]
+    out = {"recall_at_10": float(np.mean([len(set(f[f >= 0]) & set(t[:10])) / 10
+                                          for f, t in zip(found_top, top_exact)]))}
+    hits = block.search(q_single, mode, rule.threshold, rule.knn_k)
+    pos = {cid: i for i, cid in enumerate(ids)}
+    found_links = [{pos[c] for c, _ in h} for h in hits]
+    total = sum(len(x) for x in links_exact)
+    out["link_recall"] = (sum(len(f & e) for f, e in zip(found_links, links_exact)) / total) if total else 1.0
+    out["same_links"] = float(np.mean([f == e for f, e in zip(found_links, links_exact)]))
+    out["queries_with_links"] = float(np.mean([bool(e) for e in links_exact]))
+    t = capped_loop(lambda v: block.search(v[None], mode, rule.threshold, rule.knn_k), q_single, args.cell_seconds)
+    return out | {"search1_p50_ms": pct(t, 50) * 1e3, "search1_p99_ms": pct(t, 99) * 1e3, "search1_n": len(t)}
+
+
 def index_cell(args, size: int, kind: str, corpus: Corpus, ids: list[str], queries: np.ndarray,
-               exact: tuple[np.ndarray, list[set[int]]], state, rule_args: dict, gpu) -> dict:
+               exact: tuple[np.ndarray, list[set[int]]], state, rule_args: dict, gpu) -> list[dict]:
+    """-> the index row, then any search-parameter sweep rows (on the index as built)."""
     from clippings.services.decide import DecisionRule, decide_batch
 
     block, spec, mode, build_s = build_index(kind, corpus.vectors, ids, args, gpu)
@@ -236,20 +268,16 @@ def index_cell(args, size: int, kind: str, corpus: Corpus, ids: list[str], queri
     n_single = args.single_queries
     q_single, q_batch = queries[:n_single], queries[n_single:]
 
-    # Recall against exact search, on the index as built (before decisions add to it).
-    top_exact, links_exact = exact
-    found_top = block.index.search(q_single, 10)[1]
-    row["recall_at_10"] = float(np.mean([len(set(f[f >= 0]) & set(t[:10])) / 10 for f, t in zip(found_top, top_exact)]))
-    hits = block.search(q_single, mode, rule.threshold, k)
-    pos = {cid: i for i, cid in enumerate(ids)} if mode == "knn" else None
-    found_links = [{pos[c] for c, _ in h} if pos else {int(c[1:]) for c, _ in h} for h in hits]
-    total = sum(len(x) for x in links_exact)
-    row["link_recall"] = (sum(len(f & e) for f, e in zip(found_links, links_exact)) / total) if total else 1.0
-    row["same_links"] = float(np.mean([f == e for f, e in zip(found_links, links_exact)]))
-    row["queries_with_links"] = float(np.mean([bool(e) for e in links_exact]))
-
-    t = capped_loop(lambda v: block.search(v[None], mode, rule.threshold, k), q_single, args.cell_seconds)
-    row |= {"search1_p50_ms": pct(t, 50) * 1e3, "search1_p99_ms": pct(t, 99) * 1e3, "search1_n": len(t)}
+    # Recall and one-event search on the index as built (before decisions add to it).
+    row |= search_quality(args, block, mode, rule, ids, q_single, exact)
+    sweep = []
+    for value in (args.hnsw_ef_sweep if kind == "hnsw" else args.ivf_nprobe_sweep if kind == "ivf" else []):
+        set_search_param(block, kind, value)
+        sweep.append({"section": "ann_sweep", "size": size, "index": kind, "spec": spec,
+                      "param": "efSearch" if kind == "hnsw" else "nprobe", "value": value}
+                     | search_quality(args, block, mode, rule, ids, q_single, exact))
+    if sweep:
+        set_search_param(block, kind, args.hnsw_ef_search if kind == "hnsw" else args.ivf_nprobe)
 
     state.blocks = {"default": block}
     singles = make_items(q_single, f"{kind}-{size}-s", rule.model_version)
@@ -269,7 +297,7 @@ def index_cell(args, size: int, kind: str, corpus: Corpus, ids: list[str], queri
     state.blocks = {}
     del block
     gc.collect()
-    return row
+    return [row] + sweep
 
 
 def numpy_cell(size: int, x: np.ndarray, queries: np.ndarray, threshold: float, args) -> dict:
@@ -411,8 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         if not gpu:
             rows.append(numpy_cell(size, corpus.vectors, queries, threshold, args))
         for kind in args.indexes:
-            row = index_cell(args, size, kind, corpus, ids, queries, exact, state, rule_args, gpu)
-            rows.append(row)
+            cell = index_cell(args, size, kind, corpus, ids, queries, exact, state, rule_args, gpu)
+            rows += cell
+            row = cell[0]
             print(f"  {kind:5s} build {row['build_s']:.1f}s  one event p99 {row['decide1_p99_ms']:.2f} ms  "
                   f"{row['decisions_per_s']:.0f} decisions/s  link recall {row['link_recall']:.3f}", file=sys.stderr)
         del corpus, state, ids
@@ -429,6 +458,13 @@ def main(argv: list[str] | None = None) -> int:
         ("decide1_p99_ms", "1-event p99", ".3f"), ("batch_p50_ms", "batch p50", ".2f"),
         ("batch_p99_ms", "batch p99", ".2f"), ("decisions_per_s", "decisions/s", ".0f"),
         ("recall_at_10", "R@10", ".3f"), ("link_recall", "link rec", ".3f"), ("same_links", "same links", ".3f")]))
+    sweep = [r for r in rows if r["section"] == "ann_sweep"]
+    if sweep:
+        print("\napproximate-index search parameters (one-event search; recall against exact)")
+        print(table(sweep, [("size", "vectors", "d"), ("index", "index", "s"), ("param", "param", "s"),
+                            ("value", "value", "d"), ("search1_p50_ms", "search p50", ".3f"),
+                            ("search1_p99_ms", "search p99", ".3f"), ("recall_at_10", "R@10", ".3f"),
+                            ("link_recall", "link rec", ".3f"), ("same_links", "same links", ".3f")]))
     pipe = [r for r in rows if r["section"] == "pipeline"]
     if pipe:
         print("\nservice batch with Redis: mean ms per batch in each step")
