@@ -6,7 +6,6 @@ One tiny model is trained per test session (about half a minute on 2 cores) and 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -176,7 +176,7 @@ def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_read
     vectors = sum(metric(port_l, f'clippings_index_vectors{{block="default",partition="{p}"}}') or 0 for p in (0, 1))
     assert vectors == len(labels)
     wait_for(lambda: metric(port_e, f'clippings_consumer_lag{{partition="0",topic="{topics.raw}"}}') == 0
-             and metric(port_l, f'clippings_ready{{stage="linker"}}') == 1, 10, "lag and readiness metrics")
+             and metric(port_l, 'clippings_ready{stage="linker"}') == 1, 10, "lag and readiness metrics")
 
 
 def png(size, color=(90, 90, 90)) -> bytes:
