@@ -11,12 +11,16 @@ sends them) are published by a producer in this process; a consumer here reads
 clippings.links.
 
 1. warm-up: a few events, until they are linked (the group has joined, the models are warm);
-2. capacity: a burst published as fast as possible; the rate at which link events come out
-   while the backlog drains is the most the path sustains (beyond it the lag grows);
-3. paced: for each --fractions f, events at f x capacity for --window seconds; latency per
-   clipping = the link record's broker timestamp (set when the linker produced it) minus the
-   raw record's (set when this producer sent it): publish -> link event. The backlog
-   (published - linked) is sampled every second; its slope says whether the lag grows.
+2. burst: events published as fast as possible; the rate at which link events come out while
+   the backlog drains (full batches: the best case);
+3. sustained: a bisection with short paced probes between a quarter of the burst rate and the
+   burst rate, for the highest rate at which the lag does not grow (--rates skips it);
+4. paced: for each --fractions f, events at f x the sustained rate for --window seconds
+   (or at each of --rates). Latency per clipping = the link record's broker timestamp (set
+   when the linker produced it) minus the raw record's (set when this producer sent it):
+   publish -> link event, split into hops at the timestamps inside the link event. The backlog
+   (published - linked) is sampled every second: the lag grows when it climbs through the
+   second half of the window or takes long to drain after it.
 CPU seconds per clipping of each process come from /proc (psutil) and Redis's INFO.
 """
 

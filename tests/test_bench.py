@@ -80,3 +80,19 @@ def test_e2e_bench(tmp_path, redis_url):
     positive(paced, "latency_p50_s", "latency_p99_s")
     assert paced["latency_p50_s"] <= paced["latency_p99_s"]
     assert isinstance(data["summary"]["meets_target"], bool)
+
+
+def test_capacity_model_reads_the_committed_figures(tmp_path):
+    out = tmp_path / "capacity.json"
+    proc = subprocess.run([sys.executable, "-m", "bench.capacity", "--feed", "200", "--index", "1e6", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["bench"] == "capacity" and data["command"].startswith("python -m bench.capacity ")
+    embedders = [r for r in data["results"] if "embedder_replicas" in r]
+    linkers = [r for r in data["results"] if "linker_replicas" in r]
+    assert embedders and linkers
+    for r in embedders:
+        assert r["embedder_replicas"] >= 1 and r["embedder_per_s_per_replica"] > 0
+    for r in linkers:
+        assert 1 <= r["linker_replicas"] <= r["linker_partitions"] and r["linker_ms_per_decision"] > 0
