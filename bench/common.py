@@ -26,8 +26,17 @@ _SYNTH = {"news": ("news", "dedup", 120), "jp-firms": ("jp-firms", "link", 120)}
 
 
 def add_common_args(p: argparse.ArgumentParser, name: str) -> None:
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / f"{name}.json", help="JSON output (default: %(default)s)")
+    p.add_argument("--out", type=Path, help=f"JSON output (default: {RESULTS_DIR.relative_to(REPO)}/{name}.json, "
+                                            f"with --quick {RESULTS_DIR.relative_to(REPO)}/quick-{name}.json)")
     p.add_argument("--quick", action="store_true", help="smallest sizes, a few seconds (the smoke test)")
+
+
+def results_path(args: argparse.Namespace, name: str) -> Path:
+    """--out, else bench/results/<name>.json; a --quick run never replaces those committed figures
+    (quick-<name>.json is git-ignored)."""
+    if args.out is not None:
+        return args.out
+    return RESULTS_DIR / (f"quick-{name}.json" if args.quick else f"{name}.json")
 
 
 def command_line() -> str:

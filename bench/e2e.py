@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import add_common_args, load_records, machine, pct, table, write_json
+from bench.common import add_common_args, load_records, machine, pct, results_path, table, write_json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drain-timeout", type=float, default=180.0)
     add_common_args(p, "e2e")
     args = p.parse_args(argv)
+    args.out = results_path(args, "e2e")
     if args.quick:
         args.records, args.warmup, args.burst, args.rates, args.window = 40, 10, 60, [20.0], 3.0
         args.drain_timeout = 60.0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, add_common_args, load_records, machine, pct, table, timed, write_json
+from bench.common import REPO, add_common_args, load_records, machine, pct, results_path, table, timed, write_json
 
 PIPELINE_STEPS = ("decode", "preprocess", "inference", "serialize", "produce")
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bootstrap", help="a running Kafka for the pipeline section (default: start a Tansu broker)")
     add_common_args(p, "embedder")
     args = p.parse_args(argv)
+    args.out = results_path(args, "embedder")
     if args.quick:
         args.models, args.variants, args.batch_sizes, args.threads = args.models[:1], ["fp32", "int8"], [1, 4], [1]
         args.min_time, args.pipeline_batch, args.pipeline_batches, args.decode_workers = 0.02, 8, 2, [2]

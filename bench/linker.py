@@ -27,7 +27,7 @@ import uuid
 
 import numpy as np
 
-from bench.common import add_common_args, machine, pct, table, write_json
+from bench.common import add_common_args, machine, pct, results_path, table, write_json
 
 DIM = 128
 
@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     add_common_args(p, "linker")
     args = p.parse_args(argv)
+    args.out = results_path(args, "linker")
     if args.quick:
         args.sizes, args.batches, args.single_queries, args.cell_seconds = [1_000], 2, 10, 1.0
         args.pipeline_size, args.ivf_train = 1_000, 1_000

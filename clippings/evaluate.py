@@ -5,6 +5,7 @@ Embeddings come from the exported ONNX model through `OnnxEmbedder`, the service
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -14,8 +15,9 @@ from clippings.baselines import STRING_METHODS
 from clippings.data.dataset import Dataset, Record
 from clippings.embedding import OnnxEmbedder, pool
 from clippings.errors import DatasetError
+from clippings.eval_plots import plot_dedup_scores, plot_link_scores
 from clippings.linking import cluster_dense, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold
-from clippings.scoring import WEIGHT_GRID, link_scores
+from clippings.scoring import WEIGHT_GRID, dedup_scores, link_decision_accuracy, link_scores
 from clippings.preprocess import load_image
 
 
@@ -37,7 +39,9 @@ def _string_link(records: Sequence[Record]) -> dict[str, dict]:
     return out
 
 
-def evaluate_link(emb: OnnxEmbedder, ds: Dataset) -> dict:
+def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to: Path | None = None) -> dict:
+    """Top-1 of every method. served=True reports the "clippings" decision at the manifest's
+    "no match" threshold (what the linker uses) instead of the one tuned on this set."""
     records = ds.split("corpus", "query")
     img, txt, ip, tp = _towers(emb, records)
     splits = [r.split for r in records]
@@ -45,27 +49,55 @@ def evaluate_link(emb: OnnxEmbedder, ds: Dataset) -> dict:
     metrics = {}
     for name, w in (("clippings", emb.image_weight), ("image_only", 1.0), ("text_only", 0.0)):
         s = link_scores(pool(img, txt, ip, tp, w), splits, entities)
-        metrics[name] = {"top1": s["top1"], "threshold": s["threshold"], "image_weight": w}
+        metrics[name] = {"top1": s["top1"], "threshold": s["threshold"], "image_weight": w,
+                         "decision_accuracy": s["decision_accuracy"]}
+    if served:
+        served_link = emb.manifest.thresholds["link"]
+        accuracy = link_decision_accuracy(pool(img, txt, ip, tp, emb.image_weight), splits, entities, served_link)
+        metrics["clippings"].update(threshold=served_link, decision_accuracy=accuracy, thresholds="manifest")
     strings = _string_link(records)
     metrics["levenshtein"] = strings["levenshtein"]
     metrics["jaccard"] = {"top1": max(strings["jaccard_char"]["top1"], strings["jaccard_word"]["top1"]),
                           "char_bigram_top1": strings["jaccard_char"]["top1"],
                           "word_top1": strings["jaccard_word"]["top1"]}
+    if plot_to is not None:
+        plot_link_scores(pool(img, txt, ip, tp, emb.image_weight), splits, entities,
+                         metrics["clippings"]["threshold"], plot_to)
     return {"task": "link", "n": s["n"], "metrics": metrics}
 
 
-def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset) -> dict:
+def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to: Path | None = None) -> dict:
+    """ARI of every method on test. served=True reports the "clippings" clusters at the
+    manifest's image weight and dedup threshold (what the linker uses) instead of tuning them
+    on val; the string methods, which have no manifest, stay tuned on val."""
     val, test = ds.split("val"), ds.split("test")
     if not val:
         raise DatasetError(f"{ds.root}: a dedup dataset needs a 'val' split to tune the threshold on")
-    v_towers, t_towers = _towers(emb, val), _towers(emb, test)
+    t_towers = _towers(emb, test)
+    result = dedup_report(_towers(emb, val), t_towers, val, test)
+    t_ent = [r.entity for r in test]
+    if served:
+        w, cut = emb.image_weight, emb.manifest.thresholds["dedup"]
+        ari = adjusted_rand_score(labels_of(t_ent), single_linkage(pool(*t_towers, w), cut))
+        result["metrics"]["clippings"] = {"ari": float(ari), "threshold": cut, "image_weight": w,
+                                          "thresholds": "manifest"}
+    if plot_to is not None:
+        chosen = result["metrics"]["clippings"]
+        plot_dedup_scores(pool(*t_towers, chosen["image_weight"]), t_ent, chosen["threshold"], plot_to)
+    return result
+
+
+Towers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # image_emb, text_emb, image_present, text_present
+
+
+def dedup_report(v_towers: Towers, t_towers: Towers, val: Sequence[Record], test: Sequence[Record]) -> dict:
+    """Every method's ARI on test, each at the threshold (and w) that maximised ARI on val."""
     v_ent, t_ent = [r.entity for r in val], [r.entity for r in test]
     truth = labels_of(t_ent)
 
     def score(w: float) -> dict:
-        threshold, val_ari = tune_dedup_threshold(pool(*v_towers, w), v_ent)
-        ari = adjusted_rand_score(truth, single_linkage(pool(*t_towers, w), threshold))
-        return {"ari": float(ari), "threshold": threshold, "image_weight": w, "val_ari": val_ari}
+        s = dedup_scores(pool(*v_towers, w), v_ent, pool(*t_towers, w), t_ent)
+        return {"ari": s["ari"], "threshold": s["threshold"], "image_weight": w, "val_ari": s["val_ari"]}
 
     # w is tuned on val alone; test is scored once, at the chosen (w, threshold).
     by_w = {float(w): tune_dedup_threshold(pool(*v_towers, float(w)), v_ent) for w in WEIGHT_GRID}

@@ -29,6 +29,22 @@ def link_scores(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[s
     return {"top1": acc, "n": n, "threshold": threshold, "decision_accuracy": decision_acc}
 
 
+def link_decision_accuracy(
+    vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None], threshold: float
+) -> float:
+    """Share of all queries decided right at a given "no match" cut: linked to their entity, or
+    linked to nothing when their entity is not in the corpus."""
+    splits_a = np.asarray(splits)
+    c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
+    nn_idx, nn_sim = top1(vectors[q_idx], vectors[c_idx])
+    known = {entities[i] for i in c_idx if entities[i] is not None}
+    right = [
+        (sim >= threshold and entities[c_idx[j]] == entities[q]) or (sim < threshold and entities[q] not in known)
+        for j, sim, q in zip(nn_idx, nn_sim, q_idx)
+    ]
+    return float(np.mean(right)) if right else 0.0
+
+
 def dedup_scores(
     val_vectors: np.ndarray, val_entities: Sequence[str | None],
     test_vectors: np.ndarray, test_entities: Sequence[str | None],

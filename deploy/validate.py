@@ -1,8 +1,8 @@
 """Offline checks of everything under deploy/ (and the Dockerfiles); no cluster needed.
 
-    python deploy/validate.py                 # every check
-    python deploy/validate.py --only rules    # one group: render, schema, refs, settings,
-                                              # policy, checkov, hadolint, rules, dashboard, metrics
+    .venv/bin/python deploy/validate.py                 # every check
+    .venv/bin/python deploy/validate.py --only rules    # one group: render, schema, refs, settings,
+                                                        # policy, checkov, hadolint, rules, dashboard, metrics
 
 Each check returns a list of problems ("where: what"); an empty list is a pass. The same
 functions back tests/test_deploy.py, which also feeds them broken copies to prove they fail.
@@ -334,7 +334,10 @@ def container_env(container: dict, docs: Iterable[dict]) -> dict[str, str]:
             env[item["name"]] = item["value"]
         elif "secretKeyRef" in item.get("valueFrom", {}):
             key_ref = item["valueFrom"]["secretKeyRef"]
-            env[item["name"]] = f"secret-{key_ref['name']}-{key_ref['key']}"
+            placeholder = f"secret-{key_ref['name']}-{key_ref['key']}"
+            # The services check the Redis URL's shape at start: its stand-in must be a URL.
+            url = item["name"] == "CLIPPINGS_REDIS_URL"
+            env[item["name"]] = f"redis://{placeholder}:6379/0" if url else placeholder
         elif "configMapKeyRef" in item.get("valueFrom", {}):
             key_ref = item["valueFrom"]["configMapKeyRef"]
             env[item["name"]] = (named(docs, "ConfigMap", key_ref["name"]) or {}).get("data", {}).get(key_ref["key"], "")
@@ -410,7 +413,7 @@ def _topic_partitions(docs: Iterable[dict]) -> dict[str, int]:
 
 
 def policy_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
-    """What the issue asks of every stack, checked here and not left to checkov alone:
+    """What every stack must meet, checked here and not left to checkov alone:
     hardened containers, probes, resources, graceful stop past the commit interval,
     autoscaling capped at the partitions, one configuration across Kafka objects."""
     everything = list(docs) + list(shared)

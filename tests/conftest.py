@@ -5,6 +5,7 @@ process behaviour). Every wait is bounded; a missing broker or Redis fails, neve
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -38,9 +39,39 @@ def broker(tmp_path_factory):
     if external:
         yield ExternalBroker(external)
         return
-    b = TansuBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log").start()
+    # An empty schema registry: a test that needs the broker to refuse a topic's records puts
+    # a schema for that topic there (refuse_produce).
+    b = TansuBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log",
+                    schema_dir=tmp_path_factory.mktemp("schemas")).start()
     yield b
     b.stop()
+
+
+# No record of ours has this field: with this schema the broker refuses every record of the topic.
+_REFUSE_EVERY_RECORD = {"type": "object", "properties": {"value": {"type": "object", "required": ["refused-by-test"]}}}
+
+
+@pytest.fixture
+def refuse_produce(broker):
+    """refuse_produce(topic): the broker rejects every record produced to `topic` from now on
+    (INVALID_RECORD, a real produce failure); refuse_produce(topic, False) accepts them again."""
+    schema_dir = getattr(broker, "schema_dir", None)
+    if schema_dir is None:
+        pytest.fail("refusing records needs the session's own Tansu broker (unset CLIPPINGS_TEST_BOOTSTRAP)",
+                    pytrace=False)
+    written: list[Path] = []
+
+    def refuse(topic: str, refused: bool = True) -> None:
+        path = schema_dir / f"{topic}.json"
+        if refused:
+            path.write_text(json.dumps(_REFUSE_EVERY_RECORD))
+            written.append(path)
+        else:
+            path.unlink(missing_ok=True)
+
+    yield refuse
+    for path in written:
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -148,11 +179,17 @@ def service_env(kafka_bootstrap, topics, redis_url, redis_prefix, news_model, tm
 
 
 class ServiceThread:
-    """A service run in this process (enough where the test is not about the process itself)."""
+    """A service run in this process (enough where the test is not about the process itself).
+
+    A service thread that raised, or returned before it was told to stop, fails the test: at
+    wait_ready(), at stop() and at the teardown of run_service. A test that provokes a crash on
+    purpose takes the error with wait_failed(), which is then not re-raised.
+    """
 
     def __init__(self, service):
         self.service = service
         self.error: BaseException | None = None
+        self.returned_unasked = False  # run() came back although stop was never set
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -160,6 +197,20 @@ class ServiceThread:
             self.service.run()
         except BaseException as exc:  # noqa: BLE001 (re-raised in the test thread by stop())
             self.error = exc
+        else:
+            self.returned_unasked = not self.service.stop
+
+    @property
+    def name(self) -> str:
+        return type(self.service).__name__
+
+    def check(self) -> None:
+        """Raise what ended the thread, if it ended on its own (once: teardown does not repeat it)."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        if self.returned_unasked:
+            raise AssertionError(f"{self.name} returned from run() without being stopped")
 
     def start(self) -> "ServiceThread":
         self._thread.start()
@@ -168,25 +219,35 @@ class ServiceThread:
     def wait_ready(self, timeout_s: float = 60.0) -> "ServiceThread":
         deadline = time.monotonic() + timeout_s
         while not self.service.health.ready()[0]:
-            if self.error is not None:
-                raise self.error
+            self.check()
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise TimeoutError(f"{type(self.service).__name__} not ready: {self.service.health.ready()[1]}")
+                raise TimeoutError(f"{self.name} not ready: {self.service.health.ready()[1]}")
             time.sleep(0.05)
         return self
+
+    def wait_failed(self, timeout_s: float = 60.0) -> BaseException:
+        """Wait for a crash the test provoked -> its error (taken: teardown does not re-raise it)."""
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise TimeoutError(f"{self.name} still running after {timeout_s}s; a crash was expected")
+        if self.error is None:
+            raise AssertionError(f"{self.name} ended without an error; a crash was expected")
+        error, self.error = self.error, None
+        return error
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self.service.stop.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
-            raise TimeoutError(f"{type(self.service).__name__} did not stop within {timeout_s}s")
-        if self.error is not None:
-            raise self.error
+            raise TimeoutError(f"{self.name} did not stop within {timeout_s}s")
+        self.check()
 
 
 @pytest.fixture
 def run_service(service_settings):
-    """run_service("embedder"|"linker", **overrides) -> a started, ready ServiceThread; stopped after the test."""
+    """run_service("embedder"|"linker", **overrides) -> a started, ready ServiceThread. At teardown
+    every one still running is stopped (as SIGTERM would), and the test fails when any of them
+    raised, while running or while draining, or did not stop."""
     from clippings.services.embedder import EmbedderService
     from clippings.services.linker import LinkerService
 
@@ -200,10 +261,17 @@ def run_service(service_settings):
 
     yield run
     for st in running:
-        if st._thread.is_alive():
-            st.service.stop.set()
+        st.service.stop.set()
+    failures: list[BaseException] = []
     for st in running:
-        st._thread.join(30)
+        try:
+            st.stop()
+        except BaseException as exc:  # noqa: BLE001 (all are stopped before the first is raised)
+            failures.append(exc)
+    if failures:
+        if len(failures) > 1:
+            failures[0].add_note(f"and {len(failures) - 1} more: {failures[1:]!r}")
+        raise failures[0]
 
 
 @pytest.fixture

@@ -96,3 +96,17 @@ def test_capacity_model_reads_the_committed_figures(tmp_path):
         assert r["embedder_replicas"] >= 1 and r["embedder_per_s_per_replica"] > 0
     for r in linkers:
         assert 1 <= r["linker_replicas"] <= r["linker_partitions"] and r["linker_ms_per_decision"] > 0
+
+
+@pytest.mark.parametrize("name", ["embedder", "linker", "e2e"])
+def test_quick_runs_never_replace_the_committed_results(name):
+    """`python -m bench.X --quick` writes a git-ignored file; only a full run (or --out) writes bench/results/X.json."""
+    import importlib
+
+    parse_args = importlib.import_module(f"bench.{name}").parse_args
+    quick = parse_args(["--quick"]).out
+    assert quick != REPO / "bench" / "results" / f"{name}.json"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(quick)], cwd=REPO)
+    assert ignored.returncode == 0, f"{quick} is not ignored by git"
+    assert parse_args([]).out == REPO / "bench" / "results" / f"{name}.json"
+    assert parse_args(["--quick", "--out", "/tmp/x.json"]).out == Path("/tmp/x.json")

@@ -42,10 +42,11 @@ def tiny_clip_dir(tmp_path_factory):
 
 def test_train_and_export_a_local_clip(tiny_clip_dir, tmp_path):
     data = generate("news", tmp_path / "train", task="train", entities=12, instances=2, seed=5, progress=False)
+    held_out = generate("news", tmp_path / "val", task="dedup", entities=8, seed=6, progress=False)
     run, out = tmp_path / "run", tmp_path / "model"
     for args in (["train", "--hf-clip", str(tiny_clip_dir), "--data", str(data), "--out", str(run),
                   "--stage1-epochs", "1", "--stage2-epochs", "1", "--classes-per-batch", "4", "--batch-size", "8"],
-                 ["export", str(run / "last.pt"), "--out", str(out), "--data", str(data)]):
+                 ["export", str(run / "last.pt"), "--out", str(out), "--data", str(held_out)]):
         proc = subprocess.run([sys.executable, "-m", "clippings.cli", *args], capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())

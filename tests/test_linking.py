@@ -1,8 +1,12 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from clippings.baselines import jaccard_similarity, levenshtein_similarity
-from clippings.embedding import l2_normalize, pool
+from clippings.data.dataset import Dataset, Record
+from clippings.embedding import OnnxEmbedder, l2_normalize, pool
+from clippings.evaluate import dedup_report, evaluate_dedup, evaluate_link
 from clippings.linking import cluster_dense, single_linkage, top1, tune_dedup_threshold
 
 
@@ -62,3 +66,72 @@ def test_string_baselines():
     assert jac[0, 0] == 1.0 and jac[0, 1] == 0.0 and jac[1, 0] == 0.0
     word = jaccard_similarity(["the cat sat"], ["the cat ran"], n=1, unit="word")
     assert word[0, 0] == pytest.approx(2 / 4)
+
+
+# -- `clippings eval`: the threshold is tuned on val, ARI is scored on test ---------------------
+def pair_at(base: np.ndarray, side: np.ndarray, cosine: float) -> np.ndarray:
+    """A unit vector at `cosine` from the unit vector `base`, towards `side` (orthogonal to base)."""
+    return cosine * base + np.sqrt(1 - cosine**2) * side
+
+
+# The methods that see the records below (text only; image_only sees nothing in them).
+TEXT_METHODS = ("clippings", "text_only", "levenshtein", "jaccard")
+
+
+def text_records(split: str, rows: list[tuple[str, str]]) -> list[Record]:
+    return [Record(id=f"{split}-{i}", image=None, text=text, entity=entity, split=split)
+            for i, (text, entity) in enumerate(rows)]
+
+
+def test_dedup_eval_tunes_on_val_and_scores_test():
+    """Each split says something else, so the right report is known exactly.
+    val: text duplicates at cosine 0.95, other entities up to 0.845 (val's cut: 0.85); one image
+    for all (uninformative). test: image duplicates at 0.80, other entities at 0; one text for all.
+    Tuning on test, or scoring val, or choosing w on test, each gives other numbers. The texts do
+    the same to the string baselines: distinct on val, near-identical across test's entities."""
+    e = np.eye(8, dtype=np.float32)
+    b1 = pair_at(e[0], e[2], 0.845)
+    text_val = np.stack([e[0], pair_at(e[0], e[1], 0.95), b1, pair_at(b1, e[3], 0.95)]).astype(np.float32)
+    image_test = np.stack([e[4], pair_at(e[4], e[5], 0.80), e[6], pair_at(e[6], e[7], 0.80)]).astype(np.float32)
+    same = np.repeat(e[7:8], 4, axis=0)
+    ones = np.ones(4, np.float32)
+    val = text_records("val", [("red fox", "a"), ("red fox", "a"), ("blue owl", "b"), ("blue owl", "b")])
+    test = text_records("test", [("green cat", "c"), ("green cat", "c"), ("green cap", "d"), ("green cap", "d")])
+    report = dedup_report((same, text_val, ones, ones), (image_test, same, ones, ones), val, test)
+    m = report["metrics"]
+    assert report["n"] == 4
+    expected = {"text_only": (0.0, 0.85, 1.0), "clippings": (0.0, 0.85, 1.0), "image_only": (1.0, 0.30, 0.0)}
+    for name, want in expected.items():
+        assert (m[name]["ari"], m[name]["threshold"], m[name]["val_ari"]) == want, (name, m[name])
+    assert m["clippings"]["image_weight"] == 0.0  # on val the image says nothing
+    for name in ("levenshtein", "jaccard"):
+        assert (m[name]["ari"], m[name]["val_ari"]) == (0.0, 1.0), (name, m[name])
+
+
+def test_eval_of_a_dataset_scores_its_test_split():
+    """The whole of evaluate_dedup on a real model: val holds exact duplicates of two distinct
+    captions (ARI 1 at any cut), test two records of one caption labelled as two entities (ARI 0
+    at any cut). Every method must report val_ari 1 and ARI 0."""
+    val = text_records("val", [("FLOOD WATERS RISE IN THE RIVER VALLEY", "a")] * 2
+                       + [("Mayor opens the new public library downtown", "b")] * 2)
+    test = text_records("test", [("Harvest festival draws record crowds", "c"),
+                                 ("Harvest festival draws record crowds", "d"),
+                                 ("Storm closes the harbour for three days", "e")])
+    result = evaluate_dedup(OnnxEmbedder("news"), Dataset(Path("designed"), val + test))
+    assert result["n"] == 3
+    for name in TEXT_METHODS:
+        m = result["metrics"][name]
+        assert (m["ari"], m["val_ari"]) == (0.0, 1.0), (name, m)
+
+
+def test_link_eval_top1_is_exact():
+    """corpus: two captions; queries: both again, one of them under the other entity, and one
+    whose entity is not in the corpus (not scored). Top-1 is exactly 2 of 3 for every method."""
+    corpus = [("FLOOD WATERS RISE IN THE RIVER VALLEY", "a"), ("Mayor opens the new public library downtown", "b")]
+    queries = corpus + [(corpus[0][0], "b"), ("Harvest festival draws record crowds", "z")]
+    ds = Dataset(Path("designed"), text_records("corpus", corpus) + text_records("query", queries))
+    result = evaluate_link(OnnxEmbedder("news"), ds)
+    assert result["n"] == 3
+    for name in TEXT_METHODS:
+        m = result["metrics"][name]
+        assert m["top1"] == pytest.approx(2 / 3), (name, m)

@@ -3,6 +3,7 @@
 One tiny model is trained per test session (about half a minute on 2 cores) and reused.
 """
 
+import copy
 import json
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from clippings.data.dataset import load_dataset
 from clippings.data.synth import generate
 from clippings.embedding import Manifest, OnnxEmbedder
-from clippings.models.factory import load_checkpoint
-from clippings.preprocess import load_image
+from clippings.errors import ExportError
+from clippings.models.factory import create_model, load_checkpoint
+from clippings.preprocess import load_image, make_tokenizer, prepare_images
 
 
 def clippings(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -74,6 +77,43 @@ def test_export_parity_on_real_inputs(tiny):
     # The dynamic batch axis: one clipping at a time gives the same vectors as the batch.
     one_img, _ = emb.run(pixels[:1], ids[:1])
     assert np.allclose(one_img, ort_img[:1], atol=1e-5)
+
+
+def test_export_gate_refuses_a_graph_that_is_not_the_model(tiny):
+    """The parity gate passes the exported graphs against their checkpoint, and refuses them
+    against another model of the same architecture, and against the same model nudged (its
+    vectors about 2% off: past fp32's tolerance)."""
+    from clippings.export.onnx_export import check_parity
+
+    model, cfg, _ = load_checkpoint(tiny / "run" / "best.pt")
+    records = load_dataset(tiny / "val").records[:32]
+    images, texts = [load_image(r.image) for r in records], [r.text for r in records]
+    assert check_parity(model, tiny / "model", ["fp32", "int8"], images, texts)["fp32"]["min_cosine"] > 0.999
+    torch.manual_seed(1)
+    other = create_model(cfg).eval()
+    for variant in ("fp32", "int8"):
+        with pytest.raises(ExportError, match=f"{variant}: ONNX Runtime and PyTorch disagree"):
+            check_parity(other, tiny / "model", [variant], images, texts)
+    nudged = copy.deepcopy(model)
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for w in nudged.parameters():
+            if w.numel() > 1:
+                w += 0.1 * w.std() * torch.randn(w.shape, generator=noise)
+    with pytest.raises(ExportError, match="fp32: ONNX Runtime and PyTorch disagree"):
+        check_parity(nudged, tiny / "model", ["fp32"], images, texts)
+
+
+def test_exported_model_serves_the_training_preprocessing(tiny):
+    from clippings.training.data import encode_records
+
+    _, cfg, _ = load_checkpoint(tiny / "run" / "best.pt")
+    emb = OnnxEmbedder(tiny / "model")
+    assert emb.manifest.preprocess == cfg.preprocess.to_dict() and emb.preprocess == cfg.preprocess
+    records = [r for r in load_dataset(tiny / "val").records if r.image is not None][:32]
+    trained = encode_records(records, cfg.preprocess, make_tokenizer(cfg.preprocess, cfg.hf_path)).pixels.numpy()
+    served, _ = prepare_images([load_image(r.image) for r in records], emb.preprocess)
+    assert np.array_equal(served.astype(np.float16), trained)
 
 
 def test_eval_json_link(tiny):

@@ -108,3 +108,79 @@ def test_peek_id_of_broken_records():
     assert peek_id(b'{"id": "c-7", "image": 3}') == "c-7"
     assert peek_id(b"\x00 not json") is None
     assert peek_id(None) is None
+
+
+# -- hostile input ------------------------------------------------------------------------------
+DEEP = b'{"id": "c-deep", "text": "x", "metadata": {"k": ' + b"[" * 5000 + b"]" * 5000 + b"}}"  # 10 KB
+DEEPER = b"[" * 15_000 + b"]" * 15_000  # 30 KB, no object at all
+
+
+@pytest.mark.parametrize("value", [DEEP, DEEPER], ids=["deep-metadata", "deep-array"])
+def test_deeply_nested_json_is_a_schema_error_not_a_crash(value):
+    """RecursionError is no ValueError: it escaped peek_id and crash-looped the embedder."""
+    assert peek_id(value) is None
+    for cls in (RawClipping, EmbeddedClipping, LinkEvent):
+        with pytest.raises(ValidationError):
+            cls.model_validate_json(value)
+
+
+def _embedded_doc() -> dict:
+    return json.loads(EmbeddedClipping(
+        id="c", block="b", model="m", model_version="v", dim=2, vector=EmbeddedClipping.pack(np.ones(2) / 2**0.5),
+        has_image=False, has_text=True, origin=POS, raw_ts_ms=1, embedded_ts_ms=2).to_bytes())
+
+
+def _link_doc() -> dict:
+    return json.loads(LinkEvent(id="c", block="b", entity_id="e-c", is_duplicate=False, model_version="v",
+                                threshold=0.8, origin=POS, raw_ts_ms=1, embedded_ts_ms=2, linked_ts_ms=3).to_bytes())
+
+
+def _dlq_doc() -> dict:
+    return json.loads(DlqRecord(stage="linker", reason="schema", detail="d", origin=POS, failed_ts_ms=5,
+                                service="s").to_header()[1])
+
+
+@pytest.mark.parametrize("cls, doc", [
+    (RawClipping, lambda: {"id": "c", "text": "x"}),
+    (EmbeddedClipping, _embedded_doc),
+    (LinkEvent, _link_doc),
+    (DlqRecord, _dlq_doc),
+], ids=["raw", "embedded", "link", "dlq"])
+def test_consumers_refuse_an_unknown_schema_version(cls, doc):
+    good = doc()
+    cls.model_validate_json(json.dumps(good))  # the same document at version 1 is fine
+    for version in (2, 0, "1"):
+        with pytest.raises(ValidationError) as info:
+            cls.model_validate_json(json.dumps(good | {"schema_version": version}))
+        assert validation_summary(info.value).startswith("schema_version")
+
+
+@pytest.mark.parametrize("text", [
+    "\u200b\u200b\u200b",  # zero-width spaces
+    "\ufeff",  # byte-order mark
+    "\x00\x01\x02\x1f\x7f",  # C0 controls and DEL
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",  # bidi marks and isolates
+    "\u0085\u009b\u2028\u2029",  # C1 controls, line and paragraph separators
+    "\u00ad\u2060\u180e\u200c\u200d",  # soft hyphen, word joiner, Mongolian vowel separator, ZWNJ, ZWJ
+    " \t\n\u3000\u200b \x00",  # mixed with ordinary and ideographic spaces
+], ids=["zwsp", "bom", "c0", "bidi", "c1-separators", "joiners", "mixed"])
+def test_a_caption_of_invisible_characters_has_no_text(text):
+    raw = RawClipping(id="c", text=text)
+    assert not raw.has_text and not raw.has_image
+
+
+@pytest.mark.parametrize("text", ["a", "\u200bx\u200b", "火", "\u0301"])
+def test_a_caption_with_one_visible_character_has_text(text):
+    assert RawClipping(id="c", text=text).has_text
+
+
+@pytest.mark.parametrize("field, limit", [("source", 256), ("block", 256), ("id", 512)])
+def test_fields_copied_into_outgoing_events_are_bounded(field, limit):
+    """An unbounded field copied into clippings.embedded would make that event too large to produce."""
+    RawClipping.model_validate({"id": "c", "text": "x", field: "s" * limit})
+    with pytest.raises(ValidationError):
+        RawClipping.model_validate({"id": "c", "text": "x", field: "s" * (limit + 1)})
+    doc = _embedded_doc()
+    EmbeddedClipping.model_validate(doc | {field: "s" * limit})
+    with pytest.raises(ValidationError):
+        EmbeddedClipping.model_validate(doc | {field: "s" * (limit + 1)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -30,10 +31,40 @@ def test_invalid_settings_name_the_variable(monkeypatch):
 
 
 def test_sasl_needs_its_credentials():
-    with pytest.raises(ConfigError, match="kafka_sasl_mechanism"):
+    """Errors of checks across settings name the variables a user sets, not the fields."""
+    with pytest.raises(ConfigError) as info:
         load_settings(EmbedderSettings, kafka_security_protocol="SASL_SSL")
-    with pytest.raises(ConfigError, match="kafka_sasl_username"):
+    assert "CLIPPINGS_KAFKA_SECURITY_PROTOCOL" in str(info.value) and "CLIPPINGS_KAFKA_SASL_MECHANISM" in str(info.value)
+    with pytest.raises(ConfigError) as info:
         load_settings(EmbedderSettings, kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512")
+    assert "CLIPPINGS_KAFKA_SASL_USERNAME" in str(info.value) and "CLIPPINGS_KAFKA_SASL_PASSWORD" in str(info.value)
+
+
+def _named_variables(message: str) -> list[str]:
+    return re.findall(r"\bCLIPPINGS_[A-Z0-9_]*", message)
+
+
+@pytest.mark.parametrize("env, overrides, wanted", [
+    ({}, dict(kafka_security_protocol="SASL_SSL"), {"CLIPPINGS_KAFKA_SECURITY_PROTOCOL", "CLIPPINGS_KAFKA_SASL_MECHANISM"}),
+    ({"CLIPPINGS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "CLIPPINGS_KAFKA_SASL_MECHANISM": "PLAIN"}, {},
+     {"CLIPPINGS_KAFKA_SASL_MECHANISM", "CLIPPINGS_KAFKA_SASL_USERNAME", "CLIPPINGS_KAFKA_SASL_PASSWORD"}),
+    ({"CLIPPINGS_IMAGE_FILE_ROOTS": "[1]"}, {}, {"CLIPPINGS_IMAGE_FILE_ROOTS"}),
+    ({"CLIPPINGS_KAFKA_EXTRA": '{"a": 3}'}, {}, {"CLIPPINGS_KAFKA_EXTRA"}),
+    ({"CLIPPINGS_KAFKA_EXTRA": '{"sasl.password": "hunter2'}, {}, {"CLIPPINGS_KAFKA_EXTRA"}),  # not JSON
+    ({"CLIPPINGS_ONNX_PROVIDERS": "CPUExecutionProvider"}, {}, {"CLIPPINGS_ONNX_PROVIDERS"}),  # not a JSON list
+    ({"CLIPPINGS_METRICS_PORT": "99999", "CLIPPINGS_MODEL_VARIANT": "fp8"}, {},
+     {"CLIPPINGS_METRICS_PORT", "CLIPPINGS_MODEL_VARIANT"}),
+], ids=["sasl-mechanism", "sasl-credentials", "list-item", "dict-value", "bad-json", "not-a-list", "two-fields"])
+def test_every_settings_error_names_only_real_variables(monkeypatch, env, overrides, wanted):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(EmbedderSettings, **overrides)
+    message = str(info.value)
+    real = {f"CLIPPINGS_{f.upper()}" for f in EmbedderSettings.model_fields}
+    named = set(_named_variables(message))
+    assert wanted <= named and named <= real, message
+    assert "hunter2" not in message
 
 
 def test_kafka_security_passed_through_and_secrets_not_described(monkeypatch):
@@ -67,6 +98,61 @@ def test_secrets_not_logged_by_a_starting_service(monkeypatch, caplog, tmp_path)
 def test_redact_url():
     assert redact_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
     assert redact_url("redis://h:1/0") == "redis://h:1/0"
+    assert redact_url("rediss://linker:pw@redis.internal:6380/1") == "rediss://linker:***@redis.internal:6380/1"
+    # Without ':' some clients take the user-info for the password: masked whole.
+    assert redact_url("redis://s3cret@h:1/0") == "redis://***@h:1/0"
+    assert redact_url("redis://h:1/0?db=2&password=x&socket_timeout=5") == "redis://h:1/0?db=2&password=***&socket_timeout=5"
+
+
+# Passwords as a user pastes them, with the characters that end the userinfo part of a URL
+# unencoded; each is distinctive enough that any three of its characters in a row give it away.
+PASSWORDS = ["Zq/9Xw", "Zq#9Xw", "Zq[9Xw", "Zq?9Xw", "12/9Xw", "Zq@9Xw", "Zq:9Xw", "Zq%9Xw", "Zq/9#X?w@", "Zq9Xw/", ":Zq9Xw"]
+URL_FORMS = ["redis://{p}@redis.internal:6380/1", "redis://linker:{p}@redis.internal:6380/1",
+             "rediss://:{p}@redis.internal/1", "redis://linker:{p}@redis.internal:6380/1?db=2#frag",
+             "redis://linker:{p}@redis.internal:notaport/1", "linker:{p}@redis.internal",
+             "redis://redis.internal:6380/1?password={p}", "unix:///run/redis.sock?db=0&password={p}"]
+
+
+def _leaks(text: str, password: str) -> bool:
+    core = password.strip(":")
+    return any(core[i:i + 3] in text for i in range(len(core) - 2))
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+@pytest.mark.parametrize("form", URL_FORMS)
+def test_redact_url_never_shows_any_part_of_a_password(form, password):
+    url = form.format(p=password)
+    shown = redact_url(url)
+    if form.startswith("redis://{p}@"):  # user:password: the part before ':' is a user name
+        password = password.split(":", 1)[-1]
+    assert not _leaks(shown, password), (url, shown)
+    assert "***" in shown
+    if "://" in url:
+        assert shown.startswith(url.split("://")[0] + "://")
+
+
+@pytest.mark.parametrize("password", ["Zq/9Xw", "Zq#9Xw", "Zq?9Xw", "12/9Xw"])
+def test_a_redis_url_with_an_unencoded_password_is_refused_without_showing_it(password):
+    url = f"redis://linker:{password}@redis.internal:6380/1"
+    with pytest.raises(ConfigError) as info:
+        load_settings(LinkerSettings, redis_url=url)
+    message = str(info.value)
+    assert "CLIPPINGS_REDIS_URL" in message and "percent-encode" in message
+    assert not _leaks(message, password), message
+
+
+@pytest.mark.parametrize("password", ["Zq@9Xw", "Zq:9Xw", "Zq9Xw"])
+def test_describe_masks_a_parseable_password(monkeypatch, password):
+    monkeypatch.setenv("CLIPPINGS_REDIS_URL", f"redis://linker:{password}@redis.internal:6380/1")
+    shown = describe(load_settings(LinkerSettings))
+    assert "redis_url=redis://linker:***@redis.internal:6380/1" in shown
+    assert not _leaks(shown, password)
+
+
+def test_health_and_metrics_listen_on_loopback_by_default():
+    """Reaching them from outside takes an explicit 0.0.0.0 (the Kubernetes manifests set it)."""
+    for cls in (EmbedderSettings, LinkerSettings):
+        assert load_settings(cls).metrics_host == "127.0.0.1"
 
 
 def test_redis_prefix_must_be_a_plain_word():

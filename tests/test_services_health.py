@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,28 @@ def test_broker_watch_crashes_only_after_the_timeout():
         watch.check()
     watch.on_stats({"brokers": {"b": {"state": "UP", "rxidle": 10}}})
     watch.check()
+
+
+def test_probes_listen_on_loopback_unless_a_deployment_opens_them():
+    """The default keeps /metrics and the probes off the network; the Kubernetes manifests open
+    them on purpose, since kubelet and Prometheus reach the pod's IP."""
+    import socket
+
+    import yaml
+
+    from clippings.services.config import EmbedderSettings, LinkerSettings, load_settings
+
+    for cls, stage in ((EmbedderSettings, "embedder"), (LinkerSettings, "linker")):
+        s = load_settings(cls, metrics_port=0)
+        metrics = ServiceMetrics(stage)
+        server = HealthServer(Health(metrics, 60), metrics, s.metrics_host, s.metrics_port).start()
+        try:
+            assert server.host == "127.0.0.1"
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5):
+                pass
+        finally:
+            server.stop()
+    repo = Path(__file__).resolve().parent.parent
+    configs = list(yaml.safe_load_all((repo / "deploy/k8s/base/configmaps.yaml").read_text()))
+    shared = next(c for c in configs if c["metadata"]["name"] == "clippings-kafka-config")
+    assert shared["data"]["CLIPPINGS_METRICS_HOST"] == "0.0.0.0"

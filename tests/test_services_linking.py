@@ -218,3 +218,103 @@ def test_redis_records_assignments_membership_and_merges(redis_url, redis_prefix
     merge = json.loads(store.client.hget(f"{redis_prefix}:merges", "e-c1"))
     assert merge["into"] == "e-c0" and merge["by"] == "c3"
     assert store.client.hget(f"{redis_prefix}:watermark", "0") == b"4"
+
+
+# -- the boundary, the match, repeats --------------------------------------------------------
+def at_cosine(cosine: np.float32, axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors whose float32 inner product is exactly `cosine` (any summation order:
+    every other product is 0); the second leans towards `axis`."""
+    a = np.zeros(DIM, np.float32); a[0] = 1
+    b = np.zeros(DIM, np.float32); b[0] = cosine; b[axis] = np.sqrt(np.float32(1) - cosine * cosine)
+    assert np.float32(a @ b) == cosine and abs(float(b @ b) - 1) < 1e-6
+    return a, b
+
+
+@pytest.mark.parametrize("path", ["batch", "range", "knn"])
+def test_a_pair_exactly_at_the_threshold_links_and_one_float_below_does_not(path):
+    t = np.float32(0.85)
+    below = np.nextafter(t, np.float32(-np.inf))
+    a, b = at_cosine(t)
+    _, c = at_cosine(below, axis=2)  # cos(b, c) = t * below: far apart
+    vectors = np.stack([a, b, c])
+    state = new_state()
+    sizes = iter(lambda: 3, None) if path == "batch" else iter([1, 2])  # batch: the Gram matrix; else FAISS
+    out = run(state, items_of(vectors, np.arange(3)), sizes, rule(float(t), search="knn" if path == "knn" else "range"))
+    at, under = out[1].fresh, out[2].fresh
+    assert at.is_duplicate and at.matched_id == "c0" and at.entity_id == "e-c0"
+    assert at.similarity == round(float(t), 6)
+    assert not under.is_duplicate and under.entity_id == "e-c2"
+    # The index alone, as the range filter sees it.
+    index = state.blocks["b"]
+    assert ("c0", float(t)) in index.search(b[None], "range", float(t), 8)[0]
+    assert "c0" not in {cid for cid, _ in index.search(c[None], "range", float(t), 8)[0]}
+
+
+def fan(similarities: list[float]) -> np.ndarray:
+    """A query (row 0) and one vector per similarity, each on its own axis (cos to the query as given)."""
+    q = np.zeros(DIM, np.float32); q[0] = 1
+    rows = [q]
+    for i, s in enumerate(similarities):
+        v = np.zeros(DIM, np.float32); v[0] = s; v[i + 1] = np.sqrt(1 - s * s)
+        rows.append(v)
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("path", ["batch", "range", "knn", "mixed"])
+def test_the_match_is_the_most_similar_neighbour(path):
+    sims = [0.93, 0.99, 0.91, 0.96]
+    vectors = fan(sims)
+    order = np.array([1, 2, 3, 4, 0])  # the neighbours first, the query last
+    sizes = {"batch": [5], "range": [4, 1], "knn": [4, 1], "mixed": [2, 3]}[path]
+    state = new_state()
+    out = run(state, items_of(vectors, order), iter(sizes), rule(0.9, search="knn" if path == "knn" else "range"))
+    query = out[-1].fresh
+    assert query.matched_id == "c2" and query.similarity == 0.99
+    assert [n.id for n in query.neighbours] == ["c2", "c4", "c1"]  # neighbours_in_event=3, most similar first
+    assert [n.similarity for n in query.neighbours] == [0.99, 0.96, 0.93]
+
+
+def test_index_hits_come_most_similar_first():
+    vectors = fan([0.93, 0.99, 0.91, 0.96])
+    index = new_state().block("b")
+    index.add(vectors[1:], ["n1", "n2", "n3", "n4"])
+    for mode in ("range", "knn"):
+        hits = index.search(vectors[:1], mode, 0.9, 8)[0]
+        assert [cid for cid, _ in hits] == ["n2", "n4", "n1", "n3"], mode
+
+
+def test_a_decision_re_emitted_from_the_state_keeps_its_entity_and_flag(caplog):
+    a, b = at_cosine(np.float32(0.95))
+    state = new_state()
+    items = items_of(np.stack([a, b]), np.arange(2))
+    first = run(state, items, iter([2]), rule())
+    assert [o.fresh.is_duplicate for o in first] == [False, True]
+    # Redis lost both records: the state answers, with the same entity and the same flag.
+    again = run(state, items, iter([2]), rule())
+    for o, before in zip(again, first):
+        link = LinkEvent.model_validate_json(o.payload)
+        assert (link.entity_id, link.is_duplicate) == (before.fresh.entity_id, before.fresh.is_duplicate)
+    assert "decision_missing_in_redis" in caplog.text
+    # A replay of recorded decisions onto an empty state is consistent: nothing to report.
+    caplog.clear()
+    replayed = run(new_state(), items, iter([1, 1]), rule(), recorded={o.item.event.id: o.payload for o in first})
+    assert [o.payload for o in replayed] == [o.payload for o in first]
+    assert "state_mismatch" not in caplog.text
+
+
+def test_one_clipping_in_two_partitions_of_one_batch_is_decided_once():
+    from clippings.services.decide import decide_partitions
+
+    a, b = at_cosine(np.float32(0.95))
+    # Partition 0: "x" alone in block p (founds e-x). Partition 1: "y", then "x" under block q
+    # with y's vector (it would join e-y if decided there).
+    p0 = items_of(np.stack([a]), np.array([0]), block="p", partition=0)
+    p0[0] = Item(p0[0].position, p0[0].event.model_copy(update={"id": "x"}), p0[0].vector)
+    p1 = items_of(np.stack([b, b]), np.array([0, 1]), block="q", partition=1)
+    p1 = [Item(it.position, it.event.model_copy(update={"id": cid}), it.vector) for it, cid in zip(p1, ["y", "x"])]
+    states = {0: new_state(), 1: PartitionState(TOPIC, 1, DIM, "Flat", "v1")}
+    out = decide_partitions(states, {0: p0, 1: p1}, {}, rule(), now_ms=3)
+    x0, x1 = out[0][0], out[1][1]
+    assert x0.fresh is not None and x0.fresh.entity_id == "e-x"
+    assert x1.fresh is None and x1.payload == x0.payload  # re-emitted, as a later batch would
+    assert not states[1].knows("x") and len(states[1].blocks["q"]) == 1

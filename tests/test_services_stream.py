@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import signal
 import threading
 import time
 import urllib.request
-from pathlib import Path
+import uuid
 
 import numpy as np
 import pytest
 from confluent_kafka import Producer
 from PIL import Image
-from sklearn.metrics import adjusted_rand_score
+from stream_checks import (assert_linked_exactly_once, client, committed_offsets, first_vectors, links_by_id,
+                           manifest_threshold, metric, mixed_feed, sample_events, wait_for)
 
 from clippings.data.dataset import load_dataset
 from clippings.linking import single_linkage
-from clippings.services.config import ClientSettings
-from clippings.services.replay import publish, raw_event
+from clippings.services.replay import publish
 from clippings.services.schemas import DlqRecord, EmbeddedClipping, LinkEvent, RawClipping
 from clippings.services.stack import RedisServer
 from clippings.services.state import RedisState, redis_client
@@ -34,96 +33,6 @@ from clippings.services.state import RedisState, redis_client
 pytestmark = pytest.mark.integration
 
 
-# -- helpers ----------------------------------------------------------------------------------
-def client(kafka_bootstrap, topics) -> ClientSettings:
-    return ClientSettings(kafka_bootstrap_servers=kafka_bootstrap, **topics.settings())
-
-
-def sample_events(sample_feed: Path, prefix: str = "") -> tuple[list[RawClipping], dict[str, str]]:
-    records = load_dataset(sample_feed).records
-    events = [raw_event(r, "sample", "default", prefix, "inline", 700_000) for r in records]
-    return events, {f"{prefix}{r.id}": r.entity for r in records}
-
-
-def noisy(text: str, rng: random.Random, edits: int) -> str:
-    chars = list(text)
-    for _ in range(edits if chars else 0):
-        i = rng.randrange(len(chars))
-        chars[i] = rng.choice("aeilnorst1. ")
-    return "".join(chars)
-
-
-def mixed_feed(sample_feed: Path, n: int, seed: int) -> list[RawClipping]:
-    """About n clippings: the sample feed's records and OCR-noisy copies, some without their image."""
-    rng = random.Random(seed)
-    base, _ = sample_events(sample_feed)
-    out = []
-    while len(out) < n:
-        for ev in base:
-            k = len(out)
-            variant = ev.model_copy(update={"id": f"m{seed}-{k}", "text": noisy(ev.text, rng, rng.randint(0, 6))})
-            if rng.random() < 0.3 and variant.has_text:
-                variant = variant.model_copy(update={"image": None})
-            out.append(variant)
-    rng.shuffle(out)
-    return out[:n]
-
-
-def links_by_id(records) -> dict[str, list[bytes]]:
-    out: dict[str, list[bytes]] = {}
-    for m in records:
-        out.setdefault(LinkEvent.model_validate_json(m.value()).id, []).append(m.value())
-    return out
-
-
-def first_vectors(records) -> dict[str, np.ndarray]:
-    """clipping id -> the vector of its first embedded record (the one the linker decided on)."""
-    out: dict[str, np.ndarray] = {}
-    for m in sorted(records, key=lambda m: (m.partition(), m.offset())):
-        ev = EmbeddedClipping.model_validate_json(m.value())
-        out.setdefault(ev.id, ev.array())
-    return out
-
-
-def assert_linked_exactly_once(topic_reader, topics, ids: set[str], state: RedisState, threshold: float,
-                               timeout_s: float = 120.0) -> dict[str, list[bytes]]:
-    links = links_by_id(topic_reader(topics.links, lambda recs: len(links_by_id(recs)) >= len(ids), timeout_s))
-    assert set(links) == ids
-    for cid, payloads in links.items():  # a re-emitted decision is the same decision, byte for byte
-        assert len(set(payloads)) == 1, (cid, payloads)
-    assert state.decision_count() == len(ids)
-    entities = state.current_entities(sorted(ids))
-    assert set(entities) == ids
-    vectors = first_vectors(topic_reader(topics.embedded, lambda recs: ids <= {
-        EmbeddedClipping.model_validate_json(m.value()).id for m in recs}, 30))
-    order = sorted(ids)
-    offline = single_linkage(np.stack([vectors[c] for c in order]), threshold)
-    assert adjusted_rand_score(offline, [entities[c] for c in order]) == 1.0
-    return links
-
-
-def metric(port: int, line_start: str) -> float | None:
-    """The value of the first sample line starting with line_start; None when there is none."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(line_start):
-                return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.1)
-
-
-def manifest_threshold(model: Path) -> float:
-    return json.loads((model / "manifest.json").read_text())["thresholds"]["dedup"]
-
-
-# -- tests ------------------------------------------------------------------------------------
 def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_reader, sample_feed,
                                 news_model, redis_url, redis_prefix):
     from clippings.embedding import OnnxEmbedder
@@ -138,8 +47,7 @@ def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_read
     links = assert_linked_exactly_once(topic_reader, topics, set(labels), state, threshold, 90)
 
     # The flags are right: a clipping is a duplicate exactly when a clipping of its cluster was
-    # linked before it, the clusters being offline single linkage of the same vectors (the
-    # labels' verdict on the model itself is the demo's test, test_services_cli.py).
+    # linked before it, the clusters being offline single linkage of the same vectors.
     records = sorted(topic_reader(topics.links, lambda recs: len(recs) >= len(labels)),
                      key=lambda m: (m.partition(), m.offset()))  # decision order
     decided = [LinkEvent.model_validate_json(m.value()) for m in records]
@@ -152,6 +60,9 @@ def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_read
     tally = LinkTally(labels=labels)
     for link in decided:
         tally.add(link)
+    # ... and the labels agree with every flag: the shipped model gets the whole sample feed right.
+    assert len(labels) == 44
+    assert (tally.flags_correct, tally.unlabelled, tally.repeats) == (len(labels), 0, 0)
     assert all(len(p) == 1 for p in links.values())  # nothing was re-emitted in a clean run
 
     # The streamed vectors are the ones offline evaluation computes.
@@ -271,7 +182,9 @@ def test_linker_killed_with_sigkill_loses_nothing_and_assigns_nothing_twice(
     from clippings.services.stack import wait_ready
 
     run_service("embedder")
-    snap_env = {"CLIPPINGS_SNAPSHOT_EVERY_EVENTS": "25", "CLIPPINGS_SNAPSHOT_INTERVAL_S": "1"}
+    group = f"linker-{uuid.uuid4().hex[:8]}"
+    snap_env = {"CLIPPINGS_SNAPSHOT_EVERY_EVENTS": "25", "CLIPPINGS_SNAPSHOT_INTERVAL_S": "1",
+                "CLIPPINGS_GROUP_ID": group}
     first = spawn_service("linker", "linker-a", snap_env)
     wait_ready([first], 90)
     events = mixed_feed(sample_feed, 150, seed=3)
@@ -282,11 +195,19 @@ def test_linker_killed_with_sigkill_loses_nothing_and_assigns_nothing_twice(
     wait_for(lambda: (metric(first.metrics_port, linked) or 0) >= 40, 60, "40 links")
     first.proc.send_signal(signal.SIGKILL)  # mid-stream: about 100 clippings still to come
     first.proc.wait(10)
+    committed = committed_offsets(kafka_bootstrap, group, topics.embedded)  # what the dead one got to commit
     second = spawn_service("linker", "linker-b", snap_env)
     wait_ready([second], 90)
     feeder.join(60)
     state = RedisState(redis_client(redis_url), redis_prefix)
-    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model))
+    links = assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state,
+                                       manifest_threshold(news_model))
+    # Repeats only from the uncommitted window: a decision whose input lies below the committed
+    # offset was acknowledged before the kill, and is not emitted again.
+    for payloads in links.values():
+        origin = LinkEvent.model_validate_json(payloads[0]).origin
+        if origin.offset < committed[origin.partition]:
+            assert len(payloads) == 1, (origin, committed, len(payloads))
     # The second linker started from the first one's snapshot and replayed the rest.
     restored = [int(line.split("snapshot_offset=")[1].split()[0])
                 for line in second.log_path.read_text().splitlines() if "event=assigned" in line]
@@ -348,5 +269,7 @@ def test_redis_restart_mid_stream(spawn_service, kafka_bootstrap, topics, topic_
         assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model))
         assert all(s.proc.poll() is None for s in services)
         assert "redis_unavailable" in services[1].log_path.read_text()
+        assert "redis_state_lost" not in services[1].log_path.read_text()  # with appendonly nothing was lost
+        assert services[1].ready()
     finally:
         own.stop()

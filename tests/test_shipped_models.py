@@ -1,14 +1,66 @@
-"""The two shipped default models: present, small, verified, and better than string matching
-on fresh held-out synthetic data (fonts and degradations never seen in training)."""
+"""The two shipped default models: present, small, verified, better than string matching on
+fresh held-out synthetic data (fonts and degradations never seen in training), and served with
+the preprocessing they were trained with, checked on real images that need letterboxing."""
 
+import dataclasses
+from pathlib import Path
+
+import numpy as np
 import pytest
+from PIL import Image
 
-from clippings.data.dataset import load_dataset
+from clippings.data.dataset import Record, load_dataset
 from clippings.data.synth import generate
-from clippings.embedding import SHIPPED_MODELS_DIR, Manifest, OnnxEmbedder, shipped_models
+from clippings.embedding import SHIPPED_MODELS_DIR, Manifest, OnnxEmbedder, pool, shipped_models
 from clippings.evaluate import evaluate_dedup, evaluate_link
+from clippings.models.config import preset
+from clippings.preprocess import load_image, make_tokenizer, prepare_image
+from clippings.services.config import EmbedderSettings, load_settings
+from clippings.services.images import ImageLimits, ImagePreparer
+from clippings.services.schemas import RawClipping
 
 MAX_BYTES = 25 * 1024 * 1024
+GOLDEN = Path(__file__).parent / "golden"
+TRAINED_WITH = {"news": "small-photos", "jp-firms": "small-crops"}  # the presets of scripts/make-model.sh
+
+
+def real_clippings(name: str) -> list[Record]:
+    """Real clippings whose images need letterboxing (wider and narrower than the model's input;
+    for jp-firms also a vertical crop that is reflowed): the sample feed's first photos, or three
+    crops made by `clippings synth jp-firms --task link --entities 6 --seed 5`, kept in tests/golden."""
+    if name == "news":
+        from clippings.services.cli import SAMPLE_FEED
+
+        photos = [r for r in load_dataset(SAMPLE_FEED).records if r.image is not None]
+        return [r for r in photos if not 1 / 1.2 < aspect(r) < 1.2][:6]  # the model's input is square
+    return load_dataset(GOLDEN / "jp-crops").records
+
+
+def aspect(r: Record) -> float:
+    with Image.open(r.image) as img:
+        return img.width / img.height
+
+
+def served_pixels(emb: OnnxEmbedder, records: list[Record]) -> np.ndarray:
+    """(N, C, H, W): the images as the embedder service prepares them, from the bytes of a clipping."""
+    preparer = ImagePreparer(ImageLimits.from_settings(load_settings(EmbedderSettings)), emb.preprocess, 1)
+    try:
+        prepared = preparer.prepare([RawClipping(id=r.id, text=r.text, image=r.image.read_bytes()) for r in records])
+    finally:
+        preparer.close()
+    assert all(isinstance(p, np.ndarray) for p in prepared), prepared
+    return np.stack(prepared)
+
+
+def served_vectors(name: str) -> tuple[list[str], np.ndarray]:
+    """The pooled vectors of real_clippings(name) through the serving path: ImagePreparer, the
+    model's tokenizer, ONNX Runtime on CPU, pooling with the manifest's weight."""
+    emb = OnnxEmbedder(name, providers=["CPUExecutionProvider"])
+    records = real_clippings(name)
+    text_ids, text_present = emb.tokenizer([r.text for r in records])
+    image_emb, text_emb = emb.run(served_pixels(emb, records), text_ids)
+    return [r.id for r in records], pool(image_emb, text_emb, np.ones(len(records), np.float32), text_present,
+                                         emb.image_weight)
 
 
 def test_both_defaults_ship_within_size_and_were_verified():
@@ -43,3 +95,47 @@ def test_news_beats_string_matching_on_held_out_degradations(tmp_path):
     m = evaluate_dedup(OnnxEmbedder("news"), ds)["metrics"]
     best_string = max(m["levenshtein"]["ari"], m["jaccard"]["ari"])
     assert m["clippings"]["ari"] > best_string + 0.05, m
+
+
+@pytest.mark.parametrize("name", ["news", "jp-firms"])
+def test_served_preprocessing_is_the_training_preprocessing(name):
+    """The embedder service's pixels equal those training computed for the same real images."""
+    from clippings.training.data import encode_records
+
+    trained_cfg = preset(TRAINED_WITH[name]).preprocess
+    emb = OnnxEmbedder(name)
+    assert emb.manifest.preprocess == trained_cfg.to_dict()  # the manifest carries training's settings
+    assert emb.preprocess == trained_cfg  # ... and the service reads all of them back
+    records = real_clippings(name)
+    trained = encode_records(records, trained_cfg, make_tokenizer(trained_cfg, None)).pixels.numpy()  # float16
+    assert np.array_equal(served_pixels(emb, records).astype(np.float16), trained)
+
+
+@pytest.mark.parametrize("name", ["news", "jp-firms"])
+def test_letterbox_is_filled_with_the_pad_value(name):
+    cfg = OnnxEmbedder(name).preprocess
+    target = cfg.image_width / cfg.image_height
+    for pad_value in (cfg.pad_value, 37):
+        padded = dataclasses.replace(cfg, pad_value=pad_value)
+        fill = (pad_value / 255 - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
+        for r in real_clippings(name):
+            img = load_image(r.image)
+            if cfg.reflow_tall and img.height > 1.5 * img.width:
+                continue  # reflowed first: its aspect is the reflow's
+            pixels = prepare_image(img, padded)  # (C, H, W)
+            wide = aspect(r) / target
+            assert not 1 / 1.2 < wide < 1.2, (r.id, img.size)  # clearly letterboxed
+            edge = pixels[:, 0, :] if wide > 1 else pixels[:, :, 0]  # top row, or left column
+            assert np.allclose(edge, np.reshape(fill, (-1, 1)), atol=1e-6), (r.id, pad_value)
+
+
+@pytest.mark.parametrize("name", ["news", "jp-firms"])
+def test_golden_vectors_of_real_clippings_through_the_serving_path(name):
+    """Stored vectors of real clippings (images that need letterboxing, one reflowed) through the
+    embedder's own preparation: any change to the served preprocessing or model shows here.
+    After a deliberate change (a new shipped model): `python tests/golden/make_serving_golden.py`."""
+    ref = np.load(GOLDEN / f"serving-{name}.npz")
+    assert str(ref["model_version"]) == Manifest.load(SHIPPED_MODELS_DIR / name).version, "regenerate the golden"
+    ids, vectors = served_vectors(name)
+    assert ids == list(ref["ids"])
+    assert np.allclose(vectors, ref["vectors"], atol=1e-4), np.abs(vectors - ref["vectors"]).max()

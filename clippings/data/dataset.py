@@ -9,6 +9,7 @@ are for training only. Every bad line is reported with its number; none is skipp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ class Record:
     text: str
     entity: str | None
     split: str
+    origin: str = ""  # "records.jsonl path:line", for errors found after loading
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def load_dataset(path: str | Path) -> Dataset:
             if not line.strip():
                 continue
             try:
-                rec = _parse_line(root, line)
+                rec = dataclasses.replace(_parse_line(root, line), origin=f"{jsonl}:{lineno}", line=lineno)
             except ValueError as exc:
                 problems.append(f"{jsonl}:{lineno}: {exc}")
                 continue

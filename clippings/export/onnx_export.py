@@ -53,6 +53,20 @@ def _tune(emb: OnnxEmbedder, records: list, images: list, texts: list[str]) -> d
     return tuned
 
 
+def _verification_data(train_config: dict, data_dir: Path | None) -> Path:
+    """The held-out clippings that verify the export and tune its thresholds: the run's --val
+    by default; never its training data, where every threshold would look perfect."""
+    if data_dir is None:
+        if not train_config.get("val_data"):
+            raise ExportError("the run was trained without --val: give --data with held-out labelled clippings "
+                              "(not the training data) to verify the export and tune its thresholds")
+        data_dir = Path(train_config["val_data"])
+    if any(Path(d).resolve() == Path(data_dir).resolve() for d in train_config.get("data", ())):
+        raise ExportError(f"--data {data_dir} is the run's training data: thresholds tuned there would be too "
+                          "optimistic; give held-out labelled clippings")
+    return Path(data_dir)
+
+
 def _torch_export(model: torch.nn.Module, cfg: ModelConfig, path: Path) -> None:
     pre = cfg.preprocess
     pixels = torch.zeros(2, pre.channels, pre.image_height, pre.image_width)
@@ -91,16 +105,36 @@ def _parity(a: np.ndarray, b: np.ndarray) -> Parity:
     return Parity(float(np.abs(a - b).max()), float(cos.min()), float(cos.mean()))
 
 
+def check_parity(model: torch.nn.Module, model_dir: Path, variants: list[str], images: list, texts: list[str]
+                 ) -> dict[str, dict[str, float]]:
+    """The export gate: each variant's graph in model_dir, run by ONNX Runtime, against the
+    PyTorch model on the same clippings -> parity per variant; ExportError past TOLERANCE."""
+    parity: dict[str, dict[str, float]] = {}
+    for variant in variants:
+        emb = OnnxEmbedder(model_dir, variant=variant, providers=["CPUExecutionProvider"])
+        pixels, ip, ids, tp = emb.prepare(images, texts)
+        ort_img, ort_txt = emb.run(pixels, ids)
+        with torch.no_grad():
+            pt_img, pt_txt = model(torch.from_numpy(pixels), torch.from_numpy(ids))
+        # Only towers that saw input count: an absent modality's output is ignored when pooling.
+        hi, ht = ip > 0, tp > 0
+        p = _parity(np.concatenate([ort_img[hi], ort_txt[ht]]), np.concatenate([pt_img.numpy()[hi], pt_txt.numpy()[ht]]))
+        parity[variant] = p.__dict__
+        log.info("parity variant=%s n=%d max_abs_diff=%.2e min_cosine=%.6f", variant, len(texts), p.max_abs_diff, p.min_cosine)
+        if p.min_cosine < TOLERANCE[variant]:
+            raise ExportError(
+                f"{variant}: ONNX Runtime and PyTorch disagree (min cosine {p.min_cosine:.6f} < {TOLERANCE[variant]}, "
+                f"max abs diff {p.max_abs_diff:.2e}); not exported"
+            )
+    return parity
+
+
 def export_model(
     checkpoint: Path, out_dir: Path, data_dir: Path | None = None, name: str | None = None, variants: tuple[str, ...] = ("fp32",),
     link_threshold: float | None = None, dedup_threshold: float | None = None, n_verify: int = 256,
 ) -> Manifest:
     model, cfg, ckpt = load_checkpoint(checkpoint)
-    if data_dir is None:
-        tc = ckpt.get("train_config", {})
-        if not (tc.get("val_data") or tc.get("data")):
-            raise ExportError("give --data DATASET: real clippings to verify the export on")
-        data_dir = Path(tc.get("val_data") or tc["data"][0])
+    data_dir = _verification_data(ckpt.get("train_config", {}), data_dir)
     final_dir = out_dir
     # Build beside the target and swap in at the end: a failed export leaves the old model intact.
     out_dir = final_dir.parent / f".{final_dir.name}.partial"
@@ -150,24 +184,7 @@ def export_model(
         },
     })
     manifest.save(out_dir)
-    images, texts = images[:n_verify], texts[:n_verify]
-    parity: dict[str, dict[str, float]] = {}
-    for variant in files:
-        emb = OnnxEmbedder(out_dir, variant=variant, providers=["CPUExecutionProvider"])
-        pixels, ip, ids, tp = emb.prepare(images, texts)
-        ort_img, ort_txt = emb.run(pixels, ids)
-        with torch.no_grad():
-            pt_img, pt_txt = model(torch.from_numpy(pixels), torch.from_numpy(ids))
-        # Only towers that saw input count: an absent modality's output is ignored when pooling.
-        hi, ht = ip > 0, tp > 0
-        p = _parity(np.concatenate([ort_img[hi], ort_txt[ht]]), np.concatenate([pt_img.numpy()[hi], pt_txt.numpy()[ht]]))
-        parity[variant] = p.__dict__
-        log.info("parity variant=%s n=%d max_abs_diff=%.2e min_cosine=%.6f", variant, len(texts), p.max_abs_diff, p.min_cosine)
-        if p.min_cosine < TOLERANCE[variant]:
-            raise ExportError(
-                f"{variant}: ONNX Runtime and PyTorch disagree (min cosine {p.min_cosine:.6f} < {TOLERANCE[variant]}, "
-                f"max abs diff {p.max_abs_diff:.2e}); not exported"
-            )
+    parity = check_parity(model, out_dir, list(files), images[:n_verify], texts[:n_verify])
     manifest = manifest.model_copy(update={"parity": parity})
     manifest.save(out_dir)
     if final_dir.exists():

@@ -8,12 +8,13 @@ unwrapped where a client is built. docs/configuration.md lists every variable.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from clippings.errors import ConfigError
 
@@ -67,7 +68,8 @@ class KafkaSettings(_Base):
         if self.kafka_sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not (
             self.kafka_sasl_username and self.kafka_sasl_password
         ):
-            raise ValueError(f"SASL {self.kafka_sasl_mechanism} needs kafka_sasl_username and kafka_sasl_password")
+            raise ValueError(f"kafka_sasl_mechanism {self.kafka_sasl_mechanism} needs kafka_sasl_username "
+                             "and kafka_sasl_password")
         return self
 
 
@@ -80,7 +82,9 @@ class ServiceSettings(KafkaSettings):
     batch_max_wait_ms: int = Field(50, ge=0, le=60_000)
     commit_interval_ms: int = Field(1_000, ge=100)  # stored offsets are committed this often
     stats_interval_ms: int = Field(5_000, ge=100)  # librdkafka statistics -> lag metric
-    metrics_host: str = "0.0.0.0"
+    # Loopback: /metrics and the probes are not for the network unless a deployment says so
+    # (the Kubernetes manifests set 0.0.0.0: kubelet and Prometheus reach the pod's IP).
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9100, ge=0, le=65535)  # 0: any free port (tests)
     # /healthz fails when the main loop has not turned for this long (a hung process).
     liveness_timeout_s: float = Field(300.0, gt=0)
@@ -96,10 +100,16 @@ class EmbedderSettings(ServiceSettings):
     image_inline_max_bytes: int = Field(700_000, ge=1)  # decoded size of a base64 image in the event
     image_max_bytes: int = Field(20_000_000, ge=1)  # any image, fetched by reference or inline
     image_max_pixels: int = Field(40_000_000, ge=1)  # decompression-bomb guard (width x height)
-    image_fetch_timeout_s: float = Field(10.0, gt=0)
+    image_fetch_timeout_s: float = Field(10.0, gt=0)  # one fetch in all: connect, TLS, headers, body
+    # All the images of one batch; those not ready by then go to the DLQ instead of holding it.
+    image_batch_timeout_s: float = Field(15.0, gt=0)
     # file:// references are read only under these folders; empty: file:// is refused.
     image_file_roots: list[Path] = Field(default_factory=list)
-    image_http_allowed: bool = True
+    image_http_allowed: bool = False
+    # Hosts http(s) references may name: "img.example.com", "*.example.com" (its subdomains),
+    # "*" (any); empty: none. Only public addresses are fetched, checked after DNS.
+    image_http_hosts: list[str] = Field(default_factory=list)
+    image_http_private_allowed: bool = False  # also private/loopback (an image server in the cluster)
 
 
 class LinkerSettings(ServiceSettings):
@@ -128,6 +138,14 @@ class LinkerSettings(ServiceSettings):
     snapshot_every_events: int = Field(5_000, ge=1)
     snapshot_interval_s: float = Field(60.0, gt=0)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _url_parses(cls, v: SecretStr) -> SecretStr:
+        problem = _url_problem(v.get_secret_value())
+        if problem:  # the message never quotes the URL: it may hold a password
+            raise ValueError(problem)
+        return v
+
     @field_validator("redis_prefix")
     @classmethod
     def _prefix_plain(cls, v: str) -> str:
@@ -141,27 +159,80 @@ class ClientSettings(KafkaSettings):
 
 
 def load_settings(cls: type[_Base], **overrides) -> _Base:
-    """Environment + overrides (None values ignored) -> settings, or a ConfigError naming the fields."""
+    """Environment + overrides (None values ignored) -> settings, or a ConfigError naming the
+    environment variables (CLIPPINGS_...) to fix, never their values."""
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return cls(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"invalid {cls.__name__}: {problems}") from None
+        problems = "; ".join(_error_line(cls, e["loc"], e["msg"]) for e in exc.errors())
+    except SettingsError as exc:  # a list or dict variable that is no JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = env_name(found.group(1)) if found else f"a {ENV_PREFIX}* variable"
+        problems = f"{name}: not valid JSON ({exc.__cause__ or exc})"
+    raise ConfigError(f"invalid {cls.__name__}: {problems}") from None
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _error_line(cls: type[_Base], loc: tuple, msg: str) -> str:
+    # A check across fields has no location: its message names fields, which become variables.
+    # Only names with an underscore are rewritten, so plain words ("model") stay words.
+    names = sorted((f for f in cls.model_fields if "_" in f), key=len, reverse=True)
+    msg = msg.removeprefix("Value error, ")  # pydantic's prefix for a ValueError a validator raised
+    msg = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: env_name(m.group(1)), msg)
+    if not loc:
+        return msg
+    where = env_name(str(loc[0]))
+    return f"{where} [{'.'.join(map(str, loc[1:]))}]: {msg}" if len(loc) > 1 else f"{where}: {msg}"
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_SECRET_KEY = re.compile(r"pass|secret|token|auth|cred|key", re.IGNORECASE)
+
+
+def _url_problem(url: str) -> str | None:
+    """Why the URL cannot be read as one scheme://[user-info@]host[:port]/path, or None."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        return "has no scheme:// (redis://, rediss:// or unix://)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is no number)
+    except ValueError:
+        parts = None
+    # An unencoded '/', '#', '?' or '@' in a password ends the user-info early: the host, the
+    # port or the path then hold part of the password.
+    if parts is None or url.count("@") != parts.netloc.count("@"):
+        return ("cannot be parsed: percent-encode '/', '#', '?', '@' and ':' in the user name and "
+                "password (e.g. '/' as %2F)")
+    return None
 
 
 def redact_url(url: str) -> str:
-    """redis://user:secret@host:6379/0 -> redis://user:***@host:6379/0"""
+    """redis://user:secret@host:6379/0 -> redis://user:***@host:6379/0, for logs.
+
+    Never shows any part of a password: when the URL does not parse as one user-info part
+    before the host (an unencoded '/', '#', '?' or '@' in the password), only the scheme is
+    shown; query values named like secrets (?password=) and the fragment are masked too.
+    """
+    if _url_problem(url):
+        scheme = url.partition("://")[0]
+        return f"{scheme}://***" if "://" in url and _SCHEME.fullmatch(scheme) else "***"
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at:
+        name, colon, _ = userinfo.partition(":")
+        # Without ':' some clients take the whole user-info for the password: mask it all.
+        hostport = (f"{name}:***@" if colon else "***@") + hostport
+    query = "&".join(
+        f"{k}=***" if sep and _SECRET_KEY.search(k) else f"{k}{sep}{v}"
+        for k, sep, v in (item.partition("=") for item in parts.query.split("&"))
+    ) if parts.query else ""
+    # Built by hand: urlunsplit drops the '//' of unix:///path.
+    return f"{parts.scheme}://{hostport}{parts.path}" + (f"?{query}" if query else "") + ("#***" if parts.fragment else "")
 
 
 def describe(settings: _Base) -> str:

@@ -10,6 +10,9 @@ Three kinds of record, told apart before anything is searched:
 - recorded: Redis holds its decision (a replay after a restart): the recorded decision is
   re-applied to the state and re-emitted verbatim, never decided again;
 - known: already in this partition's state (a repeated record): re-emitted, nothing added.
+
+A batch spanning partitions goes through decide_partitions: a clipping id met in two of them
+(two blocks) is decided by the first and counts as recorded for the others.
 """
 
 from __future__ import annotations
@@ -204,3 +207,24 @@ def decide_batch(
     state.changed_since_snapshot += len(items)
     return outcomes
 
+
+def decide_partitions(
+    states: dict[int, PartitionState],
+    items: dict[int, list[Item]],
+    recorded: dict[str, bytes],
+    rule: DecisionRule,
+    now_ms: int,
+    observe_search: Callable[[float], None] = lambda seconds: None,
+) -> dict[int, list[Outcome]]:
+    """decide_batch for each partition of a batch, in the order `items` lists them.
+
+    The same clipping id can come under two blocks, so in two partitions of one batch. The
+    first partition decides it; for the later ones its decision counts as recorded, so they
+    re-emit it as a later batch or a replay would, and never mint a second entity.
+    """
+    seen = dict(recorded)
+    outcomes: dict[int, list[Outcome]] = {}
+    for p, its in items.items():
+        outcomes[p] = decide_batch(states[p], its, seen, rule, now_ms, observe_search)
+        seen.update((o.fresh.id, o.payload) for o in outcomes[p] if o.fresh is not None)
+    return outcomes

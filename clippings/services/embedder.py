@@ -133,7 +133,9 @@ class EmbedderService:
                     if img is not None:
                         pixels[i] = img
                         image_present[i] = 1.0
-                text_ids, text_present = model.tokenizer([raw.text for _, raw, _ in kept])  # (N, L), (N,)
+                # Invisible-only text (zero-width, controls) is no text: the image alone is embedded.
+                texts = [raw.text if raw.has_text else "" for _, raw, _ in kept]
+                text_ids, text_present = model.tokenizer(texts)  # (N, L), (N,)
             start = time.perf_counter()
             with m.step("inference"):
                 image_emb, text_emb = model.run(pixels, text_ids)  # (N, D) each

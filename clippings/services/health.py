@@ -75,6 +75,10 @@ class HealthServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="health-http", daemon=True)
 
     @property
+    def host(self) -> str:
+        return self._server.server_address[0]
+
+    @property
     def port(self) -> int:
         return self._server.server_address[1]
 

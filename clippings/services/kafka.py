@@ -13,7 +13,7 @@ import time
 from typing import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from clippings.services.config import KafkaSettings, ServiceSettings
 from clippings.services.errors import BrokerUnavailable, DeliveryFailed
@@ -154,11 +154,25 @@ def make_producer(s: KafkaSettings, watch: BrokerWatch | None = None) -> Produce
     return Producer(conf)
 
 
+# Refusals of one message for what it is (its size), not of the broker: retrying the same
+# bytes cannot help, a smaller record can.
+_MESSAGE_ERRORS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD})
+
+Record = tuple[bytes, bytes | str | None, list | None]  # value, key, headers
+
+
+def _short(key: bytes | str | None) -> str:
+    text = repr(key)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class Outbox:
     """Produce a batch and wait until the broker acknowledged all of it.
 
     Offsets of a batch are stored only after `wait()` returns: a crash before that replays
-    the batch (at-least-once), never skips it.
+    the batch (at-least-once), never skips it. A record sent with a fallback (a dead letter)
+    that the client or the broker refuses for its size is replaced by the fallback, instead of
+    failing the batch on every restart.
     """
 
     def __init__(self, producer: Producer, watch: BrokerWatch | None = None):
@@ -166,23 +180,50 @@ class Outbox:
         self._watch = watch
         self._pending = 0
         self._errors: list[str] = []
+        self._refused: list[tuple[str, Record]] = []  # fallbacks to send in place of refused records
 
     def _on_delivery(self, err, msg) -> None:
         self._pending -= 1
         if err is not None:
-            self._errors.append(f"{msg.topic()} key={msg.key()!r}: {err.str()}")
+            self._errors.append(f"{msg.topic()} key={_short(msg.key())}: {err.str()}")
 
-    def send(self, topic: str, value: bytes, key: bytes | str | None = None, headers=None) -> None:
+    def _delivery_with_fallback(self, topic: str, fallback: Record) -> Callable:
+        def on_delivery(err, msg) -> None:
+            if err is not None and err.code() in _MESSAGE_ERRORS:
+                self._pending -= 1
+                self._refuse(topic, err, fallback)
+            else:
+                self._on_delivery(err, msg)
+        return on_delivery
+
+    def _refuse(self, topic: str, err: KafkaError, fallback: Record) -> None:
+        log.warning(kv("record_refused", topic=topic, code=err.name(), detail="sending the fallback record instead"))
+        self._refused.append((topic, fallback))
+
+    def send(self, topic: str, value: bytes, key: bytes | str | None = None, headers=None,
+             fallback: Record | None = None) -> None:
+        on_delivery = self._on_delivery if fallback is None else self._delivery_with_fallback(topic, fallback)
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
                 self._pending += 1
                 return
             except BufferError:  # local queue full: let librdkafka send some, then retry
                 self._producer.poll(0.1)
+            except KafkaException as exc:  # refused before queueing (larger than message.max.bytes)
+                err = exc.args[0]
+                if fallback is None or err.code() not in _MESSAGE_ERRORS:
+                    raise DeliveryFailed(f"{topic} key={_short(key)}: {err.str()}") from exc
+                self._refuse(topic, err, fallback)
+                return
 
     def wait(self) -> None:
-        while self._pending > 0:
+        while True:
+            while self._refused:
+                topic, (value, key, headers) = self._refused.pop()
+                self.send(topic, value, key, headers)  # no second fallback: a refusal now fails the batch
+            if self._pending <= 0:
+                break
             self._producer.flush(1.0)
             if self._watch is not None and self._pending > 0:
                 self._watch.check()
@@ -222,3 +263,24 @@ def ensure_topics(
             break
         time.sleep(0.2)
     return created
+
+
+def partition_counts(s: KafkaSettings, topics: list[str], timeout_s: float = 30.0) -> dict[str, int]:
+    """The partition count of each of `topics` that exists."""
+    try:
+        meta = AdminClient(client_config(s)).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"cannot list topics on {s.kafka_bootstrap_servers}: {exc}") from exc
+    return {t: len(meta.topics[t].partitions) for t in topics if t in meta.topics}
+
+
+def grow_partitions(s: KafkaSettings, counts: dict[str, int], timeout_s: float = 30.0) -> None:
+    """Raise topics to these partition counts (Kafka can add partitions, never remove them)."""
+    admin = AdminClient(client_config(s))
+    futures = admin.create_partitions([NewPartitions(t, n) for t, n in counts.items()], request_timeout=timeout_s)
+    for name, future in futures.items():
+        try:
+            future.result(timeout_s)
+        except KafkaException as exc:
+            raise BrokerUnavailable(f"cannot add partitions to {name} on {s.kafka_bootstrap_servers}: "
+                                    f"{exc.args[0].str()}") from exc

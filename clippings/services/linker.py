@@ -8,6 +8,9 @@ Recovery: on assignment a partition's state is loaded from its snapshot and the 
 replayed from the offset the snapshot covers. Replayed records that Redis already decided are
 re-applied, not decided again; records below the committed offset (their link events were
 acknowledged before) are not emitted again. On revocation the state is snapshotted.
+
+Redis losing what was recorded (a crash without an append-only file) is noticed on assignment
+and in every batch's transaction (statecheck.py): logged, counted, and /readyz answers 503.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 from clippings.embedding import Manifest, resolve_model
 from clippings.errors import ConfigError
 from clippings.services.config import LinkerSettings, describe
-from clippings.services.decide import DecisionRule, Item, Outcome, decide_batch
+from clippings.services.decide import DecisionRule, Item, decide_partitions
 from clippings.services.dlq import DeadLetters
 from clippings.services.errors import SnapshotError
 from clippings.services.health import Health, HealthServer
@@ -37,6 +40,7 @@ from clippings.services.runtime import StopSignal, commit_now, records_only, sto
 from clippings.services.schemas import EmbeddedClipping, KafkaPosition, validation_summary
 from clippings.services.snapshot import SnapshotStore
 from clippings.services.state import RedisState
+from clippings.services.statecheck import LostStateCheck
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class LinkerService:
         self.health = Health(self.metrics, settings.liveness_timeout_s)
         for condition in ("model", "broker", "redis", "index"):
             self.health.set(condition, False)
+        self.health.set("redis_state", True)  # False while Redis misses state it had (statecheck.py)
         self.stop = StopSignal()
         self.http: HealthServer | None = None
         self.states: dict[int, PartitionState] = {}
@@ -78,6 +83,9 @@ class LinkerService:
         self.health.set("model", True)
         self.redis = RedisState.from_settings(s, on_reachable=lambda ok: self.health.set("redis", ok))
         self.redis.ping()
+        self._check_durability()
+        self.check = LostStateCheck(self.redis, s.topic_embedded, self.metrics.state_lost.inc,
+                                    lambda ok: self.health.set("redis_state", ok), s.kafka_client_id)
         self.snapshots = SnapshotStore(s.snapshot_dir)
         self.watch = BrokerWatch(s.broker_timeout_s)
         consumer = make_consumer(s, self.watch, self.metrics.set_lag)
@@ -110,6 +118,17 @@ class LinkerService:
             self.http.stop()
             log.info(kv("stopped", service="linker"))
 
+    # -- Redis -------------------------------------------------------------------------------
+    def _check_durability(self) -> None:
+        """Without an append-only file a Redis crash silently drops the decisions since its last save."""
+        appendonly, detail = self.redis.appendonly()
+        if appendonly is None:
+            log.warning(kv("redis_durability_unknown", detail=f"could not read Redis' appendonly setting ({detail}); "
+                           "make sure it is yes, or a Redis crash loses decisions"))
+        elif appendonly != "yes":
+            log.warning(kv("redis_not_durable", appendonly=appendonly,
+                           detail="a Redis crash loses the decisions since its last save; run Redis with appendonly yes"))
+
     # -- rebalancing -------------------------------------------------------------------------
     def _restore(self, topic: str, partition: int) -> PartitionState:
         s, dim = self.settings, self.manifest.embedding_dim
@@ -122,6 +141,7 @@ class LinkerService:
 
     def _on_assign(self, consumer: Consumer, partitions) -> None:
         committed = consumer.committed(partitions, timeout=30) if partitions else []
+        vouched: dict[int, int] = {}  # what Redis must hold: every record below was recorded there
         for tp, c in zip(partitions, committed):
             state = self._restore(tp.topic, tp.partition)
             self.states[tp.partition] = state
@@ -134,6 +154,8 @@ class LinkerService:
                         committed=c.offset, vectors=sum(len(b) for b in state.blocks.values()),
                         entities=state.entity_count()))
             self._set_index_gauges(state)
+            vouched[tp.partition] = max(c.offset, state.next_offset, 0)
+        self.check.assigned(vouched)
         consumer.assign(partitions)
         self.health.set("index", not self._restoring)
 
@@ -146,6 +168,7 @@ class LinkerService:
             if state is not None:
                 for block in state.blocks:
                     self.metrics.index_vectors.remove(str(tp.partition), block)
+        self.check.released([tp.partition for tp in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions) -> None:
         self._release(partitions, snapshot=True)
@@ -227,12 +250,15 @@ class LinkerService:
         with m.step("redis"):
             recorded = self.redis.decisions(sorted({it.event.id for its in items.values() for it in its}))
         now_ms = int(time.time() * 1000)
-        outcomes: dict[int, list[Outcome]] = {}
         with m.step("decide"):
-            for p, its in items.items():
-                outcomes[p] = decide_batch(self.states[p], its, recorded, self.rule, now_ms, self._observe_search)
+            # Partitions in the order of their first record in the batch: the first to meet a
+            # clipping id decides it, the others re-emit that decision.
+            outcomes = decide_partitions(self.states, items, recorded, self.rule, now_ms, self._observe_search)
         with m.step("redis"):
-            self.redis.record([o for os_ in outcomes.values() for o in os_], next_offsets)
+            # Every assigned partition's watermark is checked (0: not raised) in the batch's transaction.
+            watermarks = {p: next_offsets.get(p, 0) for p in self.states}
+            before = self.redis.record([o for os_ in outcomes.values() for o in os_], watermarks)
+        self.check.recorded(before, watermarks)
         for p, offset in next_offsets.items():
             state = self.states[p]
             state.next_offset = max(state.next_offset, offset)

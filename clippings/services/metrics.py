@@ -59,6 +59,12 @@ class ServiceMetrics:
         self.model_info = Gauge("clippings_model_info", "The served model", ["model", "version", "variant"], registry=r)
         self.ready = Gauge("clippings_ready", "1 when /readyz answers 200", ["stage"], registry=r)
         self.snapshots = Counter("clippings_snapshots_total", "Linker index snapshots", ["result"], registry=r)
+        # No labels: the series is there, at 0, from the start (the alert compares it with 0).
+        self.state_lost = Counter(
+            "clippings_linker_state_lost_total",
+            "Findings that Redis lost linker state (watermark behind what was recorded), see statecheck.py",
+            registry=r,
+        )
         self._lag_labels: set[tuple[str, str]] = set()
 
     # Small helpers so the service code reads as what it counts.

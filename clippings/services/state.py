@@ -7,10 +7,12 @@ Keys (PREFIX = redis_prefix):
   PREFIX:entities          hash  entity -> {"block", "founder", "partition", "offset", "created_ms"}
   PREFIX:members:ENTITY    set   clipping ids of a canonical entity
   PREFIX:merges            hash  absorbed entity -> {"into", "by", "at_ms"}
-  PREFIX:watermark         hash  partition -> next offset of clippings.embedded recorded
+  PREFIX:watermark         hash  partition -> next offset of clippings.embedded recorded (never lowered)
+  PREFIX:state_lost        hash  partition -> JSON: when and how the linker found Redis had lost state
 
 A clipping's entity now: canonical[assigned[id]]. Every write of a batch goes in one
 MULTI/EXEC; every command is idempotent, so a batch retried after a lost reply changes nothing.
+The watermark is how a linker notices that Redis lost data (statecheck.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ from clippings.services.logfmt import kv
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+# Raise each partition's watermark to ARGV's offset, never lower it (a replay from an older
+# snapshot, or a partition's previous owner finishing a batch, writes lower offsets; 0 only
+# reads); return what each held before, as the lost-state check needs it ('0': nothing).
+_RAISE_WATERMARKS = """
+local before = {}
+for i = 1, #ARGV, 2 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i]) or '0'
+  before[#before + 1] = current
+  if tonumber(current) < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return before
+"""
 
 
 def redis_client(url: str, socket_timeout_s: float = 5.0, username: str | None = None,
@@ -101,31 +118,85 @@ class RedisState:
         values = self._retry("read", lambda: self.client.hmget(self.key("decision"), ids))
         return {cid: v for cid, v in zip(ids, values) if v is not None}
 
-    def record(self, outcomes: Iterable[Outcome], watermarks: dict[int, int]) -> None:
-        """Write the batch's new decisions, in decision order, and the partitions' watermarks as one transaction."""
-        pipe = self.client.pipeline(transaction=True)
+    def record(self, outcomes: Iterable[Outcome], watermarks: dict[int, int]) -> dict[int, int]:
+        """Write the batch's new decisions, in decision order, and raise the partitions' watermarks
+        (0: leave as it is), as one transaction -> each watermark as Redis held it just before."""
+        fresh = [o for o in outcomes if o.fresh is not None]
+        parts = sorted(watermarks)
         now_ms = int(time.time() * 1000)
-        for o in outcomes:
-            link = o.fresh
-            if link is None:
-                continue
-            pipe.hset(self.key("decision"), link.id, o.payload)
-            pipe.hset(self.key("assigned"), link.id, link.entity_id)
-            if o.created:
-                meta = {"block": link.block, "founder": link.id, "partition": o.item.position.partition,
-                        "offset": o.item.position.offset, "created_ms": now_ms}
-                pipe.hset(self.key("entities"), o.created, json.dumps(meta))
-                pipe.hset(self.key("canonical"), o.created, o.created)
-            pipe.sadd(self.members_key(link.entity_id), link.id)
-            for absorbed, moved in o.merged:
-                pipe.hset(self.key("canonical"), mapping={e: link.entity_id for e in moved})
-                pipe.sunionstore(self.members_key(link.entity_id),
-                                 [self.members_key(link.entity_id), self.members_key(absorbed)])
-                pipe.delete(self.members_key(absorbed))
-                pipe.hset(self.key("merges"), absorbed, json.dumps({"into": link.entity_id, "by": link.id, "at_ms": now_ms}))
-        if watermarks:
-            pipe.hset(self.key("watermark"), mapping={str(p): o for p, o in watermarks.items()})
-        self._retry("write", pipe.execute)
+
+        def transaction() -> list:
+            # Built anew for every try: a pipeline forgets its commands once executed, even when
+            # that failed, and a retry would run an empty transaction.
+            pipe = self.client.pipeline(transaction=True)
+            for o in fresh:
+                self._queue_decision(pipe, o, now_ms)
+            if parts:
+                self._queue_watermarks(pipe, {p: watermarks[p] for p in parts})
+            return pipe.execute()
+
+        replies = self._retry("write", transaction)
+        return dict(zip(parts, map(int, replies[-1]))) if parts else {}
+
+    def _queue_watermarks(self, pipe, watermarks: dict[int, int]) -> None:
+        args = [x for p, offset in watermarks.items() for x in (p, offset)]
+        pipe.eval(_RAISE_WATERMARKS, 1, self.key("watermark"), *args)
+
+    def _queue_decision(self, pipe, o: Outcome, now_ms: int) -> None:
+        link = o.fresh
+        pipe.hset(self.key("decision"), link.id, o.payload)
+        pipe.hset(self.key("assigned"), link.id, link.entity_id)
+        if o.created:
+            meta = {"block": link.block, "founder": link.id, "partition": o.item.position.partition,
+                    "offset": o.item.position.offset, "created_ms": now_ms}
+            pipe.hset(self.key("entities"), o.created, json.dumps(meta))
+            pipe.hset(self.key("canonical"), o.created, o.created)
+        pipe.sadd(self.members_key(link.entity_id), link.id)
+        for absorbed, moved in o.merged:
+            pipe.hset(self.key("canonical"), mapping={e: link.entity_id for e in moved})
+            pipe.sunionstore(self.members_key(link.entity_id),
+                             [self.members_key(link.entity_id), self.members_key(absorbed)])
+            pipe.delete(self.members_key(absorbed))
+            pipe.hset(self.key("merges"), absorbed, json.dumps({"into": link.entity_id, "by": link.id, "at_ms": now_ms}))
+
+    # The lost-state check (statecheck.py).
+    def watermarks(self, partitions: list[int]) -> dict[int, int]:
+        """partition -> the next offset Redis holds as recorded (0: none)."""
+        if not partitions:
+            return {}
+        values = self._retry("read", lambda: self.client.hmget(self.key("watermark"), [str(p) for p in partitions]))
+        return {p: int(v) if v is not None else 0 for p, v in zip(partitions, values)}
+
+    def lost_marks(self, partitions: list[int]) -> dict[int, dict]:
+        """The unresolved findings of lost state among these partitions."""
+        if not partitions:
+            return {}
+        values = self._retry("read", lambda: self.client.hmget(self.key("state_lost"), [str(p) for p in partitions]))
+        return {p: json.loads(v) for p, v in zip(partitions, values) if v is not None}
+
+    def mark_lost(self, partition: int, finding: dict, watermark: int) -> None:
+        """Record a finding (an operator removes it once resolved) and bring the watermark up to
+        what the linker knows was recorded, so the same loss is reported once."""
+
+        def transaction() -> list:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.key("state_lost"), str(partition), json.dumps(finding, sort_keys=True))
+            self._queue_watermarks(pipe, {partition: watermark})
+            return pipe.execute()
+
+        self._retry("write", transaction)
+
+    def appendonly(self) -> tuple[str | None, str]:
+        """Redis' appendonly setting -> ("yes" | "no", "") or (None, why it could not be read)."""
+        try:
+            reply = self._retry("config", lambda: self.client.config_get("appendonly"))
+        except redis.ResponseError as exc:  # managed Redis often refuses CONFIG
+            return None, str(exc)
+        found = {(k.decode() if isinstance(k, bytes) else k): v for k, v in reply.items()} if isinstance(reply, dict) else {}
+        value = found.get("appendonly")
+        if value is None:
+            return None, f"no appendonly in the reply {reply!r}"
+        return (value.decode() if isinstance(value, bytes) else str(value)), ""
 
     # Read-side queries: tests, the demo summary, operators.
     def current_entities(self, ids: list[str]) -> dict[str, str]:

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 
 
 def augment(pixels: torch.Tensor) -> torch.Tensor:  # (B, C, H, W), normalised
-    b = pixels.shape[0]
-    contrast = torch.empty(b, 1, 1, 1).uniform_(0.7, 1.3)
-    brightness = torch.empty(b, 1, 1, 1).uniform_(-0.3, 0.3)
+    b, dev = pixels.shape[0], pixels.device
+    contrast = torch.empty(b, 1, 1, 1, device=dev).uniform_(0.7, 1.3)
+    brightness = torch.empty(b, 1, 1, 1, device=dev).uniform_(-0.3, 0.3)
     x = pixels * contrast + brightness
     if torch.rand(()) < 0.3:
         x = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)  # out of focus
-    x = x + torch.randn_like(x) * torch.empty(b, 1, 1, 1).uniform_(0.0, 0.15)  # grain
+    x = x + torch.randn_like(x) * torch.empty(b, 1, 1, 1, device=dev).uniform_(0.0, 0.15)  # grain
     dy, dx = (int(v) for v in torch.randint(-2, 3, (2,)))
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))  # placement in the crop

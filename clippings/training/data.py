@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from clippings.data.dataset import Record
+from clippings.errors import DatasetError
 from clippings.preprocess import PreprocessConfig, Tokenizer, load_image, prepare_image
 
 
@@ -50,7 +51,11 @@ def encode_records(
     def one(i: int) -> None:
         r = records[i]
         if r.image is not None:
-            pixels[i] = prepare_image(load_image(r.image), cfg)
+            try:
+                pixels[i] = prepare_image(load_image(r.image), cfg)
+            except Exception as exc:  # noqa: BLE001 (Pillow raises many types on bad files)
+                raise DatasetError(f"{r.origin or r.id}: image {r.image} cannot be read: "
+                                   f"{type(exc).__name__}: {exc}") from None
             image_present[i] = 1.0
 
     # PIL decodes with the GIL released, so threads overlap decoding on both cores.

@@ -27,6 +27,7 @@ from clippings.models.losses import clip_loss, supcon_loss
 from clippings.training.augment import augment
 from clippings.training.data import EncodedRecords
 from clippings.training.mining import HardNegativeSampler
+from clippings.training.plots import plot_history
 from clippings.training.validate import embed_encoded, validate
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class TrainConfig:
     augment: bool = True  # print/scan noise on every batch (clippings/training/augment.py)
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0: all cores
+    device: str = "cpu"  # the records stay in host memory; each batch moves to the device
 
 
 def seed_everything(seed: int) -> None:
@@ -70,7 +72,8 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
-        self.model = create_model(model_cfg)
+        self.device = torch.device(cfg.device)
+        self.model = create_model(model_cfg).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.stage_epochs = [("stage1", cfg.stage1_epochs)]
         if cfg.mode == "supervised":
@@ -80,8 +83,12 @@ class Trainer:
         self.best = -math.inf
         self.history: list[dict] = []
         labels = labels_of(train.entities)
-        self.labels = torch.as_tensor(labels)
+        self.labels = torch.as_tensor(labels).to(self.device)
         self.sampler = HardNegativeSampler(labels, cfg.classes_per_batch, cfg.instances, cfg.seed)
+
+    def _write_history(self) -> None:
+        (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
+        plot_history(self.history, self.out / "training-curves.png")
 
     # -- checkpoints -------------------------------------------------------------------
     def _state(self) -> dict:
@@ -136,6 +143,9 @@ class Trainer:
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, math.log(100))
 
+    def _on_device(self, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(t.to(self.device, non_blocking=True) for t in tensors)
+
     # -- stages --------------------------------------------------------------------------
     def _stage1_epoch(self, bar: tqdm) -> float:
         both = torch.nonzero((self.train_set.image_present > 0) & (self.train_set.text_present > 0)).flatten()
@@ -145,7 +155,7 @@ class Trainer:
             idx = order[s : s + self.cfg.batch_size]
             if len(idx) < 2:
                 continue
-            pixels, ids, _, _ = self.train_set.batch(idx)
+            pixels, ids, _, _ = self._on_device(self.train_set.batch(idx))
             img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
             loss = clip_loss(img, txt, self.model.logit_scale.exp())
             self._update(loss)
@@ -164,8 +174,8 @@ class Trainer:
         w, t = self.model_cfg.image_weight, self.cfg.temperature
         for idx in self.sampler.batches(exemplar_emb):
             idx = torch.as_tensor(idx)
-            pixels, ids, ip, tp = self.train_set.batch(idx)
-            labels = self.labels[idx]
+            pixels, ids, ip, tp = self._on_device(self.train_set.batch(idx))
+            labels = self.labels[idx.to(self.device)]
             img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
             loss = supcon_loss(pool(img, txt, w, ip, tp), labels, t)
             if self.cfg.unimodal_weight > 0:
@@ -201,6 +211,7 @@ class Trainer:
             if stage == "stage1" and (i + 1 == len(plan) or plan[i + 1][0] != "stage1"):
                 # The end of stage 1 is the self-supervised model: kept for the ablation.
                 save_checkpoint(self.out / "stage1.pt", self.model, self.model_cfg, **self._state(), val=metrics)
-        (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
+            self._write_history()
+        self._write_history()
         return {"best": self.best, "history": self.history}
 

@@ -17,12 +17,13 @@ def embed_encoded(model: torch.nn.Module, enc: EncodedRecords, batch_size: int =
     """-> image_emb, text_emb, each (N, D) float32 unit rows."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     imgs, txts = [], []
     for s in range(0, len(enc), batch_size):
         pixels, ids, _, _ = enc.batch(torch.arange(s, min(s + batch_size, len(enc))))
-        img, txt = model(pixels, ids)
-        imgs.append(img.numpy())
-        txts.append(txt.numpy())
+        img, txt = model(pixels.to(device), ids.to(device))
+        imgs.append(img.cpu().numpy())
+        txts.append(txt.cpu().numpy())
     model.train(was_training)
     return np.concatenate(imgs), np.concatenate(txts)
 

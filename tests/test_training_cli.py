@@ -1,0 +1,111 @@
+"""`clippings train` as a new user meets it: it refuses held-out records, says when there is no
+validation set, names a corrupt image's line, picks the preset from the data, and draws its
+curves. Each case runs the real CLI on tiny generated data."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from clippings.data.dataset import load_dataset
+from clippings.data.synth import generate
+from clippings.errors import DatasetError
+from clippings.training.inputs import infer_preset
+
+
+def clippings(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "clippings.cli", *args], capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train-cli")
+    generate("news", root / "news-train", task="train", entities=12, instances=3, seed=201, progress=False)
+    generate("news", root / "news-dedup", task="dedup", entities=10, seed=202, progress=False)
+    generate("jp-firms", root / "jp-train", task="train", entities=8, instances=2, seed=203, progress=False)
+    return root
+
+
+def test_training_on_a_held_out_split_is_refused(sets, tmp_path):
+    proc = clippings("train", "--data", str(sets / "news-dedup"), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert "test" in proc.stderr and "val" in proc.stderr and "split=train" in proc.stderr
+    assert not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_validation_set_that_is_also_training_data_is_refused(sets, tmp_path):
+    proc = clippings("train", "--data", str(sets / "news-train"), "--val", str(sets / "news-train"),
+                     "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "--val" in proc.stderr and "also in --data" in proc.stderr
+
+
+def test_corrupt_image_is_reported_with_file_and_line(sets, tmp_path):
+    ds = tmp_path / "bad"
+    (ds / "images").mkdir(parents=True)
+    good = load_dataset(sets / "news-train").records[:3]
+    lines = []
+    for i, r in enumerate(good):
+        dst = ds / "images" / f"{i}.png"
+        dst.write_bytes(r.image.read_bytes())
+        lines.append({"id": f"r{i}", "image": f"images/{i}.png", "text": r.text, "entity": "e", "split": "train"})
+    # Line 3's image: a real PNG cut short, as a failed copy leaves it.
+    (ds / "images" / "2.png").write_bytes(good[2].image.read_bytes()[:200])
+    (ds / "records.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    proc = clippings("train", "--data", str(ds), "--out", str(tmp_path / "r"), "--mode", "self-supervised",
+                     "--stage1-epochs", "1")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"{ds / 'records.jsonl'}:3" in proc.stderr and "images/2.png" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_preset_follows_the_data(sets):
+    assert infer_preset(load_dataset(sets / "news-train").records) == "small-photos"
+    assert infer_preset(load_dataset(sets / "jp-train").records) == "small-crops"
+
+
+def test_unknown_device_is_refused(sets, tmp_path):
+    proc = clippings("train", "--data", str(sets / "news-train"), "--out", str(tmp_path / "r"), "--device", "cuda:7")
+    assert proc.returncode == 2 and "cuda:7" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def run_without_val(sets, tmp_path_factory):
+    run = tmp_path_factory.mktemp("noval") / "run"
+    proc = clippings("train", "--data", str(sets / "news-train"), "--out", str(run), "--stage1-epochs", "1",
+                     "--stage2-epochs", "1", "--classes-per-batch", "4", "--seed", "3", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run, proc
+
+
+def test_training_without_val_warns_and_draws_curves(run_without_val):
+    run, proc = run_without_val
+    assert "no --val" in proc.stderr
+    assert "best validation score" not in proc.stdout and "training loss" in proc.stdout
+    from clippings.models.factory import load_checkpoint
+
+    _, cfg, _ = load_checkpoint(run / "best.pt")
+    assert cfg.name == "small-photos"  # chosen from the photos in the data, no --preset given
+    with Image.open(run / "training-curves.png") as im:
+        assert im.size[0] >= 400 and im.size[1] >= 200
+
+
+def test_export_refuses_to_tune_on_training_records(run_without_val, sets, tmp_path):
+    run, _ = run_without_val
+    proc = clippings("export", str(run), "--out", str(tmp_path / "m"))
+    assert proc.returncode == 2 and "--data" in proc.stderr and "training" in proc.stderr
+    proc = clippings("export", str(run), "--out", str(tmp_path / "m"), "--data", str(sets / "news-train"))
+    assert proc.returncode == 2 and "training" in proc.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_dataset_error_lines_are_exact(tmp_path):
+    """A record's position in its file travels with it, for errors found after loading."""
+    (tmp_path / "records.jsonl").write_text('\n{"id": "a", "text": "x", "split": "train"}\n'
+                                           '{"id": "b", "text": "y", "split": "train"}\n')
+    recs = load_dataset(tmp_path).records
+    assert [r.line for r in recs] == [2, 3]
+    with pytest.raises(DatasetError):
+        load_dataset(tmp_path / "missing")
