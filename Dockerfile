@@ -16,10 +16,15 @@ ENV PATH=/opt/clippings/bin:$PATH
 WORKDIR /src
 # Dependencies first, in their own layer: a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN mkdir clippings && touch clippings/__init__.py \
-    && pip install --no-cache-dir . \
-    && pip uninstall --yes clippings
+RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt
+# The package's folders (pyproject maps services/, models/, training/, export/ into clippings).
 COPY clippings ./clippings
+COPY services ./services
+COPY models ./models
+COPY training ./training
+COPY export ./export
 RUN pip install --no-cache-dir --no-deps . \
     && python -m compileall -q /opt/clippings/lib \
     && clippings --help > /dev/null

@@ -154,7 +154,7 @@ def _jsonable(v):
 def dataset_dir(model: str) -> Path:
     """Real clippings for `model` (a shipped name or a model folder, by its manifest's name):
     data/<name>-test, else data/bench-<name> (synthesised once, small)."""
-    from clippings.embedding import Manifest, resolve_model
+    from clippings.runtime.onnx_model import Manifest, resolve_model
 
     model = Manifest.load(resolve_model(model)).name
     real = REPO / "data" / DATASETS[model]
@@ -162,7 +162,7 @@ def dataset_dir(model: str) -> Path:
         return real
     made = REPO / "data" / f"bench-{model}"
     if not (made / "records.jsonl").is_file():
-        from clippings.data.synth import generate
+        from clippings.data.synth.generate import generate
 
         kind, task, entities = _SYNTH[model]
         print(f"no {real}: synthesising {entities} entities into {made} (once)", file=sys.stderr)

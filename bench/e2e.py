@@ -4,7 +4,7 @@ and the latency from publish to link event at fractions of that rate.
     python -m bench.e2e                          # the default model, 1 embedder, 1 linker
     python -m bench.e2e --env CLIPPINGS_ONNX_THREADS=1 --env CLIPPINGS_MODEL_VARIANT=int8
 
-The real stack (clippings.services.stack.LocalStack): a Tansu broker, the Redis at --redis
+The real stack (clippings.services.local.stack.LocalStack): a Tansu broker, the Redis at --redis
 under a fresh key prefix (removed afterwards), the topics, and `clippings embedder` and
 `clippings linker` as child processes. Real clippings (inline images, as `clippings replay`
 sends them) are published by a producer in this process; a consumer here reads
@@ -117,7 +117,7 @@ class Feed:
     """Pre-serialised raw events (the JSON `clippings replay` sends), fresh ids per phase."""
 
     def __init__(self, records):
-        from clippings.services.replay import raw_event
+        from clippings.services.local.replay import raw_event
 
         self.events = [raw_event(r, "bench", "default", "", "inline", 700_000) for r in records]
 
@@ -258,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     args = parse_args(argv)
     from clippings.services.config import ClientSettings, load_settings
-    from clippings.services.kafka import make_producer
-    from clippings.services.stack import LocalStack
-    from clippings.services.state import RedisState, redis_client
+    from clippings.services.kafka.clients import make_producer
+    from clippings.services.local.stack import LocalStack
+    from clippings.services.linker.store import RedisState, redis_client
 
     machine_info = machine()
     env = dict(kv.split("=", 1) for kv in args.env)

@@ -64,7 +64,7 @@ def torch_model(name: str, manifest, device: str, pixels: np.ndarray, ids: np.nd
     preset: the same shapes, so the same speed."""
     from clippings.models.config import preset
     from clippings.models.factory import create_model, load_checkpoint
-    from clippings.preprocess import PreprocessConfig
+    from clippings.runtime.preprocess import PreprocessConfig
 
     wanted = PreprocessConfig.from_dict(manifest.preprocess)
     best = None
@@ -110,8 +110,8 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # -- inference sweep -------------------------------------------------------------------------------
 def inference_section(args, name: str) -> tuple[list[dict], dict]:
-    from clippings.embedding import OnnxEmbedder
-    from clippings.preprocess import load_image
+    from clippings.runtime.onnx_model import OnnxEmbedder
+    from clippings.runtime.preprocess import load_image
 
     max_bs = max(args.batch_sizes)
     records = load_records(name, max_bs)
@@ -167,13 +167,13 @@ def inference_section(args, name: str) -> tuple[list[dict], dict]:
 def pipeline_section(args, name: str, bootstrap: str) -> list[dict]:
     from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
-    from clippings.embedding import OnnxEmbedder
+    from clippings.runtime.onnx_model import OnnxEmbedder
     from clippings.services.config import EmbedderSettings, load_settings
-    from clippings.services.dlq import DeadLetters
-    from clippings.services.embedder import EmbedderService
-    from clippings.services.images import ImageLimits, ImagePreparer
-    from clippings.services.kafka import BrokerWatch, ensure_topics, make_producer
-    from clippings.services.replay import raw_event
+    from clippings.services.kafka.dlq import DeadLetters
+    from clippings.services.embedder.service import EmbedderService
+    from clippings.services.embedder.images import ImageLimits, ImagePreparer
+    from clippings.services.kafka.clients import BrokerWatch, ensure_topics, make_producer
+    from clippings.services.local.replay import raw_event
 
     n = args.pipeline_batch
     records = load_records(name, n * 4)  # four distinct batches, cycled
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             ("ms_per_batch_p50", "ms/batch", ".2f"), ("ms_per_clipping", "ms/clip", ".3f"),
             ("clippings_per_s", "clip/s", ".1f")]))
     if "pipeline" in args.sections:
-        from clippings.services.stack import TansuBroker
+        from clippings.services.local.stack import TansuBroker
 
         with tempfile.TemporaryDirectory(prefix="bench-embedder-") as tmp:
             broker = None if args.bootstrap else TansuBroker(log_path=Path(tmp) / "tansu.log").start()

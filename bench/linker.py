@@ -140,7 +140,7 @@ def build_index(kind: str, x: np.ndarray, ids: list[str], args, gpu: GpuContext 
     """-> (BlockIndex holding x, spec, search mode, build seconds)."""
     import faiss
 
-    from clippings.services.index import BlockIndex
+    from clippings.services.linker.index import BlockIndex
 
     n = len(x)
     faiss.omp_set_num_threads(args.build_threads)
@@ -202,7 +202,7 @@ def capped_loop(fn, items, seconds: float, min_items: int = 20) -> np.ndarray:
 
 
 def make_items(vectors: np.ndarray, prefix: str, model_version: str):
-    from clippings.services.decide import Item
+    from clippings.services.linker.decide import Item
     from clippings.services.schemas import EmbeddedClipping, KafkaPosition
 
     now = int(time.time() * 1000)
@@ -218,7 +218,7 @@ def make_items(vectors: np.ndarray, prefix: str, model_version: str):
 
 def base_state(corpus: Corpus, ids: list[str], model_version: str):
     """A partition that has decided every indexed vector: one entity per synthetic entity."""
-    from clippings.services.partition import PartitionState
+    from clippings.services.linker.partition import PartitionState
 
     state = PartitionState("bench.embedded", 0, DIM, "Flat", model_version)
     for e in range(corpus.n_entities):
@@ -260,7 +260,7 @@ def search_quality(args, block, mode: str, rule, ids: list[str], q_single: np.nd
 def index_cell(args, size: int, kind: str, corpus: Corpus, ids: list[str], queries: np.ndarray,
                exact: tuple[np.ndarray, list[set[int]]], state, rule_args: dict, gpu) -> list[dict]:
     """-> the index row, then any search-parameter sweep rows (on the index as built)."""
-    from clippings.services.decide import DecisionRule, decide_batch
+    from clippings.services.linker.decide import DecisionRule, decide_batch
 
     block, spec, mode, build_s = build_index(kind, corpus.vectors, ids, args, gpu)
     rule = DecisionRule(search=mode, **rule_args)
@@ -330,7 +330,7 @@ def state_memory(size: int) -> dict:
     """Bytes per clipping of the linker's Python state beside the index (ids, entity maps), by tracemalloc."""
     import tracemalloc
 
-    from clippings.services.partition import PartitionState
+    from clippings.services.linker.partition import PartitionState
 
     entities = max(1, int(size / 2.4))
     tracemalloc.start()
@@ -349,9 +349,9 @@ def state_memory(size: int) -> dict:
 
 # -- one service batch with Redis ------------------------------------------------------------------------
 def pipeline_section(args, threshold: float, model_version: str) -> list[dict]:
-    from clippings.services.decide import DecisionRule, decide_batch
+    from clippings.services.linker.decide import DecisionRule, decide_batch
     from clippings.services.schemas import EmbeddedClipping
-    from clippings.services.state import RedisState, redis_client
+    from clippings.services.linker.store import RedisState, redis_client
 
     client = redis_client(args.redis, socket_timeout_s=5)
     client.ping()  # a missing Redis fails here, loudly
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import faiss
 
-    from clippings.embedding import Manifest, resolve_model
+    from clippings.runtime.onnx_model import Manifest, resolve_model
     from clippings.services.config import LinkerSettings
 
     machine_info = machine()

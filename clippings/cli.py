@@ -16,10 +16,10 @@ from clippings.errors import ClippingsError
 
 DESCRIPTION = "Streaming multimodal deduplication and record linkage for digitised newspapers."
 COMMAND_MODULES = (
-    "clippings.data.synth",
+    "clippings.data.synth.generate",
     "clippings.training.cli",
     "clippings.export.cli",
-    "clippings.evaluate_cli",
+    "clippings.evaluation.cli",
     "clippings.services.cli",
 )
 

@@ -60,7 +60,7 @@ EXTERNAL_SECRETS = {
     "clippings-smoke": ({"password"}, "the Strimzi User Operator, for KafkaUser clippings-smoke"),
 }
 
-# Settings of clippings/services/config.py that the manifests leave unset on purpose.
+# Settings of services/config.py that the manifests leave unset on purpose.
 UNSET_SETTINGS = {
     "kafka_ssl_certificate_location": "no mutual TLS: the Strimzi listener authenticates users with SCRAM-SHA-512",
     "kafka_ssl_key_location": "no mutual TLS (see kafka_ssl_certificate_location)",
@@ -85,7 +85,7 @@ EXTERNAL_METRICS = {
 CHECKOV_ACCEPTED = {
     "CKV_K8S_43": "image digests are pinned per environment with kustomize `images` (docs/deploy.md, Images); "
     "the repository cannot know the digest of an image it has not built",
-    "CKV_K8S_35": "clippings/services/config.py reads its secrets from environment variables "
+    "CKV_K8S_35": "services/config.py reads its secrets from environment variables "
     "(pydantic-settings), so Secrets are passed as env, never logged (SecretStr)",
 }
 # hadolint rules switched off, with the reason.
@@ -373,7 +373,7 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 def settings_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
     """The CLIPPINGS_* variables of each service container are exactly the settings of
-    clippings/services/config.py (less UNSET_SETTINGS), and the services accept their values."""
+    services/config.py (less UNSET_SETTINGS), and the services accept their values."""
     from clippings.services import config
 
     everything = list(docs) + list(shared)
@@ -714,7 +714,7 @@ def declared_service_metrics() -> str:
     """The /metrics page of a fresh service, from the class the services use (no process)."""
     from prometheus_client import generate_latest
 
-    from clippings.services.metrics import ServiceMetrics
+    from clippings.services.ops.metrics import ServiceMetrics
 
     return generate_latest(ServiceMetrics("embedder").registry).decode()
 

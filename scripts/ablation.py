@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from clippings.data.dataset import load_dataset
-from clippings.embedding import OnnxEmbedder
-from clippings.evaluate import evaluate_dedup, evaluate_link
+from clippings.runtime.onnx_model import OnnxEmbedder
+from clippings.evaluation.evaluate import evaluate_dedup, evaluate_link
 from clippings.export.onnx_export import export_model
 
 

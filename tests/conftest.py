@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from clippings.services.stack import TansuBroker, free_port, redis_answers, start_service
+from clippings.services.local.stack import TansuBroker, free_port, redis_answers, start_service
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/9"
 
@@ -91,7 +91,7 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def news_model() -> Path:
     """The shipped default model: the services are tested with what `clippings up` serves."""
-    from clippings.embedding import resolve_model
+    from clippings.runtime.onnx_model import resolve_model
 
     return resolve_model(os.environ.get("CLIPPINGS_TEST_MODEL", "news"))
 
@@ -120,7 +120,7 @@ class Topics:
 @pytest.fixture
 def topics(kafka_bootstrap) -> Topics:
     from clippings.services.config import ClientSettings
-    from clippings.services.kafka import ensure_topics
+    from clippings.services.kafka.clients import ensure_topics
 
     suffix = uuid.uuid4().hex[:10]
     t = Topics(f"raw-{suffix}", f"embedded-{suffix}", f"links-{suffix}", f"dlq-{suffix}")
@@ -132,7 +132,7 @@ def topics(kafka_bootstrap) -> Topics:
 @pytest.fixture
 def redis_prefix(redis_url):
     """A fresh key prefix; its keys are removed after the test."""
-    from clippings.services.state import RedisState, redis_client
+    from clippings.services.linker.store import RedisState, redis_client
 
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     yield prefix
@@ -248,8 +248,8 @@ def run_service(service_settings):
     """run_service("embedder"|"linker", **overrides) -> a started, ready ServiceThread. At teardown
     every one still running is stopped (as SIGTERM would), and the test fails when any of them
     raised, while running or while draining, or did not stop."""
-    from clippings.services.embedder import EmbedderService
-    from clippings.services.linker import LinkerService
+    from clippings.services.embedder.service import EmbedderService
+    from clippings.services.linker.service import LinkerService
 
     running: list[ServiceThread] = []
 

@@ -15,11 +15,11 @@ from confluent_kafka import Consumer, TopicPartition
 from sklearn.metrics import adjusted_rand_score
 
 from clippings.data.dataset import load_dataset
-from clippings.linking import single_linkage
+from clippings.evaluation.linking import single_linkage
 from clippings.services.config import ClientSettings
-from clippings.services.replay import raw_event
+from clippings.services.local.replay import raw_event
 from clippings.services.schemas import EmbeddedClipping, LinkEvent, RawClipping
-from clippings.services.state import RedisState
+from clippings.services.linker.store import RedisState
 
 
 def client(kafka_bootstrap, topics) -> ClientSettings:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from deploy_loader import load_validate
 
-from clippings.services.stack import wait_ready
+from clippings.services.local.stack import wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def _value(exposition: str, sample: str) -> float:
 def live_metrics(spawn_service, service_env, sample_feed, kafka_bootstrap, topics):
     """The /metrics pages of a running embedder and linker that have linked some records."""
     from clippings.services.config import ClientSettings
-    from clippings.services.replay import replay, select_records
+    from clippings.services.local.replay import replay, select_records
 
     embedder, linker = spawn_service("embedder"), spawn_service("linker")
     wait_ready([embedder, linker], timeout_s=120)

@@ -12,10 +12,10 @@ from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
 from clippings.data.dataset import load_dataset
-from clippings.data.synth import generate
-from clippings.embedding import OnnxEmbedder, pool
-from clippings.linking import labels_of, single_linkage
-from clippings.preprocess import load_image
+from clippings.data.synth.generate import generate
+from clippings.runtime.onnx_model import OnnxEmbedder, pool
+from clippings.evaluation.linking import labels_of, single_linkage
+from clippings.runtime.preprocess import load_image
 
 
 def clippings(*args: str) -> subprocess.CompletedProcess:

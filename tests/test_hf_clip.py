@@ -10,10 +10,10 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import CLIPConfig, CLIPModel
 
-from clippings.data.synth import generate
-from clippings.embedding import OnnxEmbedder
+from clippings.data.synth.generate import generate
+from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.models.factory import load_checkpoint
-from clippings.preprocess import load_image
+from clippings.runtime.preprocess import load_image
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from clippings.data.dataset import load_dataset
-from clippings.services.replay import raw_event
+from clippings.services.local.replay import raw_event
+from clippings.services.local.stack import wait_ready
 from clippings.services.schemas import DlqRecord, LinkEvent
-from clippings.services.stack import wait_ready
 from hostile_records import ALLOWED_HTTP_HOSTS, LINKED, Hostile, Targets, hostile_records, leaks, record
 
 pytestmark = pytest.mark.integration

@@ -3,11 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clippings.baselines import jaccard_similarity, levenshtein_similarity
+from clippings.evaluation.baselines import jaccard_similarity, levenshtein_similarity
 from clippings.data.dataset import Dataset, Record
-from clippings.embedding import OnnxEmbedder, l2_normalize, pool
-from clippings.evaluate import dedup_report, evaluate_dedup, evaluate_link
-from clippings.linking import cluster_dense, single_linkage, top1, tune_dedup_threshold
+from clippings.runtime.onnx_model import OnnxEmbedder, l2_normalize, pool
+from clippings.evaluation.evaluate import dedup_report, evaluate_dedup, evaluate_link
+from clippings.evaluation.linking import cluster_dense, single_linkage, top1, tune_dedup_threshold
 
 
 def unit(*rows):

@@ -8,7 +8,7 @@ import torch
 
 from clippings.models.config import ModelConfig, preset
 from clippings.models.factory import create_model, load_checkpoint, save_checkpoint
-from clippings.preprocess import tokenize_text
+from clippings.runtime.preprocess import tokenize_text
 
 GOLDEN = Path(__file__).parent / "golden"
 

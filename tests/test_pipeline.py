@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from clippings.data.dataset import load_dataset
-from clippings.data.synth import generate
-from clippings.embedding import Manifest, OnnxEmbedder
+from clippings.data.synth.generate import generate
+from clippings.runtime.onnx_model import Manifest, OnnxEmbedder
 from clippings.errors import ExportError
 from clippings.models.factory import create_model, load_checkpoint
-from clippings.preprocess import load_image, make_tokenizer, prepare_images
+from clippings.runtime.preprocess import load_image, make_tokenizer, prepare_images
 
 
 def clippings(*args: str, check: bool = True) -> subprocess.CompletedProcess:

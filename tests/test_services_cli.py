@@ -21,7 +21,7 @@ def clippings(*args: str, timeout_s: float = 240, env: dict | None = None) -> su
 
 def test_up_demo_links_the_sample_feed_and_cleans_up(redis_url, news_model, sample_feed, tmp_path):
     """The README's first command: its own broker, the services, the sample feed, the summary."""
-    from clippings.services.state import redis_client
+    from clippings.services.linker.store import redis_client
 
     before = set(redis_client(redis_url).scan_iter(match="clippings-demo-*"))
     done = clippings("up", "--demo", "--redis", redis_url, "--model", str(news_model), "--workdir", str(tmp_path))
@@ -70,7 +70,7 @@ def _clean_env(tmp_path) -> dict[str, str]:
 
 
 def test_replay_without_a_broker_fails_fast_naming_it(sample_feed, tmp_path):
-    from clippings.services.stack import free_port
+    from clippings.services.local.stack import free_port
 
     bootstrap = f"127.0.0.1:{free_port()}"
     done = subprocess.run([sys.executable, "-m", "clippings.services", "replay", str(sample_feed), "--bootstrap",
@@ -119,7 +119,7 @@ def test_tools_use_the_stack_of_a_running_up(kafka_bootstrap, topics, topic_read
                                             capsys, tmp_path):
     """replay, tail and dlq read the state file `clippings up` writes; the environment still wins."""
     from clippings.services.__main__ import main
-    from clippings.services.discover import StackInfo, client_settings, publish_stack
+    from clippings.services.local.discover import StackInfo, client_settings, publish_stack
 
     monkeypatch.delenv("CLIPPINGS_KAFKA_BOOTSTRAP_SERVERS", raising=False)
     for name in topics.env():
@@ -150,7 +150,7 @@ def test_up_serves_replay_tail_and_dlq_then_cleans_up(redis_url, news_model, sam
     import signal
     import time
 
-    from clippings.services.state import redis_client
+    from clippings.services.linker.store import redis_client
 
     env = _clean_env(tmp_path)
     state = tmp_path / "run" / "clippings" / "stack.json"

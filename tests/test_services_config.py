@@ -9,7 +9,7 @@ import pytest
 
 from clippings.errors import ConfigError
 from clippings.services.config import EmbedderSettings, LinkerSettings, describe, load_settings, redact_url
-from clippings.services.kafka import client_config
+from clippings.services.kafka.clients import client_config
 
 
 def test_env_prefix_and_overrides(monkeypatch):
@@ -86,7 +86,7 @@ def test_kafka_security_passed_through_and_secrets_not_described(monkeypatch):
 
 def test_secrets_not_logged_by_a_starting_service(monkeypatch, caplog, tmp_path):
     """The start-up line lists every setting; the password stays out of it."""
-    from clippings.services.linker import LinkerService
+    from clippings.services.linker.service import LinkerService
 
     monkeypatch.setenv("CLIPPINGS_REDIS_PASSWORD", "hunter2-pw")
     s = load_settings(LinkerSettings, model=str(tmp_path / "no-model"), metrics_port=0)
@@ -172,7 +172,7 @@ def test_every_setting_is_documented():
 
 
 def test_redis_auth_and_tls_passed_through(monkeypatch):
-    from clippings.services.state import RedisState
+    from clippings.services.linker.store import RedisState
 
     monkeypatch.setenv("CLIPPINGS_REDIS_URL", "rediss://redis.internal:6380/2")
     monkeypatch.setenv("CLIPPINGS_REDIS_PASSWORD", "hunter2")

@@ -15,9 +15,9 @@ from confluent_kafka import KafkaError, Producer
 from PIL import Image
 
 from clippings.services.config import ClientSettings
-from clippings.services.dlq import VALUE_MAX_BYTES, DeadLetters
-from clippings.services.kafka import Outbox, make_producer
-from clippings.services.metrics import ServiceMetrics
+from clippings.services.kafka.dlq import VALUE_MAX_BYTES, DeadLetters
+from clippings.services.kafka.clients import Outbox, make_producer
+from clippings.services.ops.metrics import ServiceMetrics
 from clippings.services.schemas import DlqRecord, EmbeddedClipping, LinkEvent, RawClipping, peek_id
 
 pytestmark = pytest.mark.integration

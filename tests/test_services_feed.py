@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clippings.errors import DatasetError
-from clippings.services.replay import raw_event, select_records
+from clippings.services.local.replay import raw_event, select_records
 
 
 def write_feed(folder: Path, *records: dict, image_from: Path | None = None) -> Path:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from clippings.services.health import Health, HealthServer
-from clippings.services.kafka import BrokerWatch, partition_lag
+from clippings.services.ops.health import Health, HealthServer
+from clippings.services.kafka.clients import BrokerWatch, partition_lag
 from clippings.services.errors import BrokerUnavailable
-from clippings.services.metrics import ServiceMetrics
+from clippings.services.ops.metrics import ServiceMetrics
 
 CONTRACT_NAMES = [
     "clippings_events_in_total", "clippings_events_out_total", "clippings_events_failed_total",

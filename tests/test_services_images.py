@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clippings.preprocess import PreprocessConfig
+from clippings.runtime.preprocess import PreprocessConfig
 from clippings.services.config import EmbedderSettings
 from clippings.services.errors import RejectedEvent
-from clippings.services.images import (
+from clippings.services.embedder.images import (
     FETCH_FAILED, ImageLimits, ImagePreparer, address_refused, decode_image, host_allowed, image_bytes,
 )
 from clippings.services.schemas import RawClipping

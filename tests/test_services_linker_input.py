@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Producer
 
 from clippings.services.schemas import DlqRecord, EmbeddedClipping, KafkaPosition, LinkEvent
-from clippings.services.state import RedisState, redis_client
+from clippings.services.linker.store import RedisState, redis_client
 
 pytestmark = pytest.mark.integration
 

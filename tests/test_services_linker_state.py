@@ -16,11 +16,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from clippings.services.decide import DecisionRule, Item, decide_batch
-from clippings.services.partition import PartitionState
+from clippings.services.linker.decide import DecisionRule, Item, decide_batch
+from clippings.services.linker.partition import PartitionState
 from clippings.services.schemas import EmbeddedClipping, KafkaPosition
-from clippings.services.stack import RedisServer, free_port, redis_answers, redis_server_binary
-from clippings.services.state import RedisState, redis_client
+from clippings.services.local.stack import RedisServer, free_port, redis_answers, redis_server_binary
+from clippings.services.linker.store import RedisState, redis_client
 
 DIM = 8
 TOPIC = "clippings.embedded"

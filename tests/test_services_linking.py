@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from clippings.linking import single_linkage
-from clippings.services.decide import DecisionRule, Item, decide_batch
+from clippings.evaluation.linking import single_linkage
+from clippings.services.linker.decide import DecisionRule, Item, decide_batch
 from clippings.services.errors import SnapshotError
-from clippings.services.partition import PartitionState
+from clippings.services.linker.partition import PartitionState
 from clippings.services.schemas import EmbeddedClipping, KafkaPosition, LinkEvent
-from clippings.services.snapshot import SnapshotStore
-from clippings.services.state import RedisState, redis_client
+from clippings.services.linker.snapshot import SnapshotStore
+from clippings.services.linker.store import RedisState, redis_client
 
 DIM = 16
 TOPIC = "clippings.embedded"
@@ -303,7 +303,7 @@ def test_a_decision_re_emitted_from_the_state_keeps_its_entity_and_flag(caplog):
 
 
 def test_one_clipping_in_two_partitions_of_one_batch_is_decided_once():
-    from clippings.services.decide import decide_partitions
+    from clippings.services.linker.decide import decide_partitions
 
     a, b = at_cosine(np.float32(0.95))
     # Partition 0: "x" alone in block p (founds e-x). Partition 1: "y", then "x" under block q

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from clippings.services.logfmt import kv
+from clippings.services.ops.logfmt import kv
 
 HOSTILE = [
     "a\rb",  # carriage return: overwrites the line on a terminal

@@ -20,8 +20,8 @@ from stream_checks import (assert_linked_exactly_once, client, committed_offsets
                            manifest_threshold, sample_events, wait_for)
 
 from clippings.services.errors import DeliveryFailed
-from clippings.services.replay import publish
-from clippings.services.state import RedisState, redis_client
+from clippings.services.local.replay import publish
+from clippings.services.linker.store import RedisState, redis_client
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def test_linker_killed_after_its_commit_re_emits_nothing(run_service, spawn_serv
                                                          redis_prefix):
     """SIGKILL once every decision is committed, with no snapshot taken: the next linker rebuilds
     its index from the whole topic, and emits only what comes after."""
-    from clippings.services.stack import wait_ready
+    from clippings.services.local.stack import wait_ready
 
     run_service("embedder")
     group = f"linker-{uuid.uuid4().hex[:8]}"

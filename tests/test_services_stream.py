@@ -24,19 +24,19 @@ from stream_checks import (assert_linked_exactly_once, client, committed_offsets
                            manifest_threshold, metric, mixed_feed, sample_events, wait_for)
 
 from clippings.data.dataset import load_dataset
-from clippings.linking import single_linkage
-from clippings.services.replay import publish
+from clippings.evaluation.linking import single_linkage
+from clippings.services.local.replay import publish
 from clippings.services.schemas import DlqRecord, EmbeddedClipping, LinkEvent, RawClipping
-from clippings.services.stack import RedisServer
-from clippings.services.state import RedisState, redis_client
+from clippings.services.local.stack import RedisServer
+from clippings.services.linker.store import RedisState, redis_client
 
 pytestmark = pytest.mark.integration
 
 
 def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_reader, sample_feed,
                                 news_model, redis_url, redis_prefix):
-    from clippings.embedding import OnnxEmbedder
-    from clippings.services.tail import LinkTally
+    from clippings.runtime.onnx_model import OnnxEmbedder
+    from clippings.services.local.tail import LinkTally
 
     embedder = run_service("embedder")
     linker = run_service("linker")
@@ -179,7 +179,7 @@ def test_two_embedders_share_one_group(run_service, kafka_bootstrap, topics, top
 def test_linker_killed_with_sigkill_loses_nothing_and_assigns_nothing_twice(
         run_service, spawn_service, kafka_bootstrap, topics, topic_reader, sample_feed, news_model,
         redis_url, redis_prefix, tmp_path):
-    from clippings.services.stack import wait_ready
+    from clippings.services.local.stack import wait_ready
 
     run_service("embedder")
     group = f"linker-{uuid.uuid4().hex[:8]}"
@@ -225,7 +225,7 @@ def test_linker_killed_with_sigkill_loses_nothing_and_assigns_nothing_twice(
 
 def test_broker_paused_past_the_client_timeouts(broker, spawn_service, kafka_bootstrap, topics, topic_reader,
                                                 sample_feed, news_model, redis_url, redis_prefix):
-    from clippings.services.stack import wait_ready
+    from clippings.services.local.stack import wait_ready
 
     env = {"CLIPPINGS_KAFKA_SOCKET_TIMEOUT_MS": "5000"}
     services = [spawn_service("embedder", env=env), spawn_service("linker", env=env)]
@@ -248,7 +248,7 @@ def test_broker_paused_past_the_client_timeouts(broker, spawn_service, kafka_boo
 
 def test_redis_restart_mid_stream(spawn_service, kafka_bootstrap, topics, topic_reader, sample_feed,
                                   news_model, redis_prefix, tmp_path):
-    from clippings.services.stack import wait_ready
+    from clippings.services.local.stack import wait_ready
 
     own = RedisServer(tmp_path / "redis", appendonly=True).start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clippings.services.schemas import KafkaPosition, LinkEvent
-from clippings.services.tail import LinkTally, format_link
+from clippings.services.local.tail import LinkTally, format_link
 
 
 def link(cid: str, entity: str, duplicate: bool = False, offset: int = 0) -> LinkEvent:

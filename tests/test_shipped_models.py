@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from clippings.data.dataset import Record, load_dataset
-from clippings.data.synth import generate
-from clippings.embedding import SHIPPED_MODELS_DIR, Manifest, OnnxEmbedder, pool, shipped_models
-from clippings.evaluate import evaluate_dedup, evaluate_link
+from clippings.data.synth.generate import generate
+from clippings.runtime.onnx_model import SHIPPED_MODELS_DIR, Manifest, OnnxEmbedder, pool, shipped_models
+from clippings.evaluation.evaluate import evaluate_dedup, evaluate_link
 from clippings.models.config import preset
-from clippings.preprocess import load_image, make_tokenizer, prepare_image
+from clippings.runtime.preprocess import load_image, make_tokenizer, prepare_image
 from clippings.services.config import EmbedderSettings, load_settings
-from clippings.services.images import ImageLimits, ImagePreparer
+from clippings.services.embedder.images import ImageLimits, ImagePreparer
 from clippings.services.schemas import RawClipping
 
 MAX_BYTES = 25 * 1024 * 1024

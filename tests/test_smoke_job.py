@@ -9,7 +9,7 @@ import yaml
 
 from clippings.cli import build_parser
 from clippings.services.cli import SAMPLE_FEED
-from clippings.services.feed import load_feed
+from clippings.services.local.feed import load_feed
 
 SMOKE = Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "smoke" / "smoke.yaml"
 

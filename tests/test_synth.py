@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from clippings.data.dataset import load_dataset
-from clippings.data.synth import generate, register
-from clippings.data.synth_fonts import HELDOUT_FONTS, TRAIN_FONTS, FontFace, check_fonts, missing_glyphs
-from clippings.data.synth_names import firm_names, name_characters
-from clippings.data.synth_ocr import char_error_rate, ocr_text
+from clippings.data.synth.generate import generate, register
+from clippings.data.synth.fonts import HELDOUT_FONTS, TRAIN_FONTS, FontFace, check_fonts, missing_glyphs
+from clippings.data.synth.names import firm_names, name_characters
+from clippings.data.synth.ocr import char_error_rate, ocr_text
 from clippings.errors import ConfigError
 
 ENTITIES = 12
@@ -180,8 +180,8 @@ def test_ocr_noise_rate_follows_the_level():
 
 
 def test_queries_are_noisier_than_the_corpus_and_some_texts_are_empty(tmp_path):
-    from clippings.data.synth_jp import JpFirms
-    from clippings.data.synth_tasks import task_layout
+    from clippings.data.synth.jp import JpFirms
+    from clippings.data.synth.tasks import task_layout
 
     gen = JpFirms("train", "train")
     n, slots = task_layout("link", 1000, 2, np.random.default_rng(1))
@@ -201,9 +201,9 @@ def test_queries_are_noisier_than_the_corpus_and_some_texts_are_empty(tmp_path):
 def test_string_matching_is_genuinely_hard_on_a_link_task():
     """Levenshtein top-1 on the text of a 400-firm link task sits in the paper's regime
     (its real data: 0.731), far from both chance and a solved task."""
-    from clippings.baselines import levenshtein_similarity
-    from clippings.data.synth_jp import JpFirms
-    from clippings.data.synth_tasks import task_layout
+    from clippings.evaluation.baselines import levenshtein_similarity
+    from clippings.data.synth.jp import JpFirms
+    from clippings.data.synth.tasks import task_layout
 
     gen = JpFirms("train", "train")
     n, slots = task_layout("link", 400, 2, np.random.default_rng(11))
@@ -226,8 +226,8 @@ def test_news_stories_need_both_modalities():
     portraits, and some reprints carry another paper's rewrite."""
     from rapidfuzz.distance import Levenshtein
 
-    from clippings.data.synth_news import News
-    from clippings.data.synth_tasks import Slot
+    from clippings.data.synth.news import News
+    from clippings.data.synth.tasks import Slot
 
     gen = News("train")
     stories = gen.entities(np.random.default_rng(0), 400)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from clippings.data.dataset import load_dataset
-from clippings.data.synth import generate
+from clippings.data.synth.generate import generate
 from clippings.errors import DatasetError
 from clippings.training.inputs import infer_preset
 

@@ -1,0 +1,1 @@
+"""Synthetic training and evaluation data (`clippings synth`)."""

@@ -1,0 +1,1 @@
+"""Offline scoring: clustering, top-1, threshold tuning, string baselines, `clippings eval`."""

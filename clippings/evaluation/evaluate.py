@@ -1,0 +1,114 @@
+"""Scoring for `clippings eval`: the exported model against image-only, text-only and string matching.
+
+Embeddings come from the exported ONNX model through `OnnxEmbedder`, the service's own path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from clippings.evaluation.baselines import STRING_METHODS
+from clippings.data.dataset import Dataset, Record
+from clippings.runtime.onnx_model import OnnxEmbedder, pool
+from clippings.errors import DatasetError
+from clippings.evaluation.plots import plot_dedup_scores, plot_link_scores
+from clippings.evaluation.linking import cluster_dense, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold
+from clippings.evaluation.scoring import WEIGHT_GRID, dedup_scores, link_decision_accuracy, link_scores
+from clippings.runtime.preprocess import load_image
+
+
+def _towers(emb: OnnxEmbedder, records: Sequence[Record]):
+    images = [load_image(r.image) if r.image else None for r in records]
+    return emb.embed_towers(images, [r.text for r in records])
+
+
+def _string_link(records: Sequence[Record]) -> dict[str, dict]:
+    corpus = [r for r in records if r.split == "corpus"]
+    queries = [r for r in records if r.split == "query"]
+    known = {r.entity for r in corpus if r.entity is not None}
+    scored = [q for q in queries if q.entity in known]
+    out = {}
+    for name, fn in STRING_METHODS.items():
+        sim = fn([q.text for q in scored], [c.text for c in corpus])
+        best = sim.argmax(axis=1)
+        out[name] = {"top1": float(np.mean([corpus[j].entity == q.entity for j, q in zip(best, scored)])), "n": len(scored)}
+    return out
+
+
+def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to: Path | None = None) -> dict:
+    """Top-1 of every method. served=True reports the "clippings" decision at the manifest's
+    "no match" threshold (what the linker uses) instead of the one tuned on this set."""
+    records = ds.split("corpus", "query")
+    img, txt, ip, tp = _towers(emb, records)
+    splits = [r.split for r in records]
+    entities = [r.entity for r in records]
+    metrics = {}
+    for name, w in (("clippings", emb.image_weight), ("image_only", 1.0), ("text_only", 0.0)):
+        s = link_scores(pool(img, txt, ip, tp, w), splits, entities)
+        metrics[name] = {"top1": s["top1"], "threshold": s["threshold"], "image_weight": w,
+                         "decision_accuracy": s["decision_accuracy"]}
+    if served:
+        served_link = emb.manifest.thresholds["link"]
+        accuracy = link_decision_accuracy(pool(img, txt, ip, tp, emb.image_weight), splits, entities, served_link)
+        metrics["clippings"].update(threshold=served_link, decision_accuracy=accuracy, thresholds="manifest")
+    strings = _string_link(records)
+    metrics["levenshtein"] = strings["levenshtein"]
+    metrics["jaccard"] = {"top1": max(strings["jaccard_char"]["top1"], strings["jaccard_word"]["top1"]),
+                          "char_bigram_top1": strings["jaccard_char"]["top1"],
+                          "word_top1": strings["jaccard_word"]["top1"]}
+    if plot_to is not None:
+        plot_link_scores(pool(img, txt, ip, tp, emb.image_weight), splits, entities,
+                         metrics["clippings"]["threshold"], plot_to)
+    return {"task": "link", "n": s["n"], "metrics": metrics}
+
+
+def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to: Path | None = None) -> dict:
+    """ARI of every method on test. served=True reports the "clippings" clusters at the
+    manifest's image weight and dedup threshold (what the linker uses) instead of tuning them
+    on val; the string methods, which have no manifest, stay tuned on val."""
+    val, test = ds.split("val"), ds.split("test")
+    if not val:
+        raise DatasetError(f"{ds.root}: a dedup dataset needs a 'val' split to tune the threshold on")
+    t_towers = _towers(emb, test)
+    result = dedup_report(_towers(emb, val), t_towers, val, test)
+    t_ent = [r.entity for r in test]
+    if served:
+        w, cut = emb.image_weight, emb.manifest.thresholds["dedup"]
+        ari = adjusted_rand_score(labels_of(t_ent), single_linkage(pool(*t_towers, w), cut))
+        result["metrics"]["clippings"] = {"ari": float(ari), "threshold": cut, "image_weight": w,
+                                          "thresholds": "manifest"}
+    if plot_to is not None:
+        chosen = result["metrics"]["clippings"]
+        plot_dedup_scores(pool(*t_towers, chosen["image_weight"]), t_ent, chosen["threshold"], plot_to)
+    return result
+
+
+Towers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # image_emb, text_emb, image_present, text_present
+
+
+def dedup_report(v_towers: Towers, t_towers: Towers, val: Sequence[Record], test: Sequence[Record]) -> dict:
+    """Every method's ARI on test, each at the threshold (and w) that maximised ARI on val."""
+    v_ent, t_ent = [r.entity for r in val], [r.entity for r in test]
+    truth = labels_of(t_ent)
+
+    def score(w: float) -> dict:
+        s = dedup_scores(pool(*v_towers, w), v_ent, pool(*t_towers, w), t_ent)
+        return {"ari": s["ari"], "threshold": s["threshold"], "image_weight": w, "val_ari": s["val_ari"]}
+
+    # w is tuned on val alone; test is scored once, at the chosen (w, threshold).
+    by_w = {float(w): tune_dedup_threshold(pool(*v_towers, float(w)), v_ent) for w in WEIGHT_GRID}
+    best_w = max(by_w, key=lambda w: by_w[w][1])
+    metrics = {"clippings": score(best_w), "image_only": score(1.0), "text_only": score(0.0)}
+    for name, fn in STRING_METHODS.items():
+        t, val_ari = tune_dense_threshold(fn([r.text for r in val], [r.text for r in val]), v_ent)
+        ari = adjusted_rand_score(truth, cluster_dense(fn([r.text for r in test], [r.text for r in test]), t))
+        metrics[name] = {"ari": float(ari), "threshold": t, "val_ari": val_ari}
+    jc, jw = metrics.pop("jaccard_char"), metrics.pop("jaccard_word")
+    best = jc if jc["val_ari"] >= jw["val_ari"] else jw  # chosen on val, like every threshold here
+    metrics["jaccard"] = {**best, "variant": "char_bigram" if best is jc else "word", "char_bigram_ari": jc["ari"],
+                          "word_ari": jw["ari"]}
+    return {"task": "dedup", "n": len(test), "metrics": metrics}

@@ -1,0 +1,82 @@
+"""Scores over embeddings of a dataset's records: top-1 linking and ARI of noisy-duplicate
+clusters. Shared by validation during training and by `clippings eval`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from clippings.evaluation.linking import labels_of, single_linkage, top1, top1_accuracy, tune_dedup_threshold, tune_link_threshold
+
+
+def link_scores(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None]) -> dict:
+    """Top-1 of each query among the corpus, scored over queries whose entity is in the corpus;
+    plus the tuned "no match" threshold over all queries."""
+    splits_a = np.asarray(splits)
+    c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
+    corpus_entities = [entities[i] for i in c_idx]
+    query_entities = [entities[i] for i in q_idx]
+    nn_idx, nn_sim = top1(vectors[q_idx], vectors[c_idx])
+    predicted = [corpus_entities[j] for j in nn_idx]
+    known = {e for e in corpus_entities if e is not None}
+    acc, n = top1_accuracy(predicted, query_entities, known)
+    correct = np.array([p == q for p, q in zip(predicted, query_entities)])
+    in_corpus = np.array([q in known for q in query_entities])
+    threshold, decision_acc = tune_link_threshold(nn_sim, correct, in_corpus)
+    return {"top1": acc, "n": n, "threshold": threshold, "decision_accuracy": decision_acc}
+
+
+def link_decision_accuracy(
+    vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None], threshold: float
+) -> float:
+    """Share of all queries decided right at a given "no match" cut: linked to their entity, or
+    linked to nothing when their entity is not in the corpus."""
+    splits_a = np.asarray(splits)
+    c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
+    nn_idx, nn_sim = top1(vectors[q_idx], vectors[c_idx])
+    known = {entities[i] for i in c_idx if entities[i] is not None}
+    right = [
+        (sim >= threshold and entities[c_idx[j]] == entities[q]) or (sim < threshold and entities[q] not in known)
+        for j, sim, q in zip(nn_idx, nn_sim, q_idx)
+    ]
+    return float(np.mean(right)) if right else 0.0
+
+
+def dedup_scores(
+    val_vectors: np.ndarray, val_entities: Sequence[str | None],
+    test_vectors: np.ndarray, test_entities: Sequence[str | None],
+) -> dict:
+    """ARI on test at the cosine cut that maximises ARI on val."""
+    threshold, val_ari = tune_dedup_threshold(val_vectors, val_entities)
+    ari = adjusted_rand_score(labels_of(test_entities), single_linkage(test_vectors, threshold))
+    return {"ari": float(ari), "threshold": threshold, "val_ari": val_ari, "n": len(test_entities)}
+
+
+WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
+
+
+def tune_serving(
+    image_emb: np.ndarray, text_emb: np.ndarray, image_present: np.ndarray, text_present: np.ndarray,
+    splits: Sequence[str], entities: Sequence[str | None],
+) -> dict:
+    """The image weight w and the two thresholds a served model uses, chosen on a validation
+    set: w maximises top-1 (linking set) or ARI (dedup set); ties go to the w nearer 0.5."""
+    def pooled(w: float) -> np.ndarray:
+        from clippings.runtime.onnx_model import pool
+
+        return pool(image_emb, text_emb, image_present, text_present, w)
+
+    order = sorted(WEIGHT_GRID, key=lambda w: abs(w - 0.5))  # max() keeps the first of equals
+    if {"corpus", "query"} <= set(splits):
+        by_w = {float(w): link_scores(pooled(float(w)), splits, entities) for w in order}
+        w = max(by_w, key=lambda k: by_w[k]["top1"])
+        dedup_threshold, _ = tune_dedup_threshold(pooled(w), entities)
+        return {"image_weight": w, "link": by_w[w]["threshold"], "dedup": dedup_threshold, "val_top1": by_w[w]["top1"]}
+    by_w = {float(w): tune_dedup_threshold(pooled(float(w)), entities) for w in order}
+    w = max(by_w, key=lambda k: by_w[k][1])
+    threshold, ari = by_w[w]
+    # A dedup set has no corpus: the nearest-neighbour cut is the clustering cut.
+    return {"image_weight": w, "link": threshold, "dedup": threshold, "val_ari": ari}

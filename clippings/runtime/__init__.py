@@ -1,0 +1,1 @@
+"""The torch-free runtime contract: preprocessing, the manifest, the ONNX embedder."""

@@ -1,0 +1,183 @@
+"""Embedding with an exported model through ONNX Runtime.
+
+The one code path from clipping to vector: `clippings eval`, the embedder service and the
+benchmarks all go through `OnnxEmbedder`, so an offline score is a score of what is served.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.resources import files
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel
+
+from clippings.errors import ModelError
+from clippings.runtime.preprocess import PreprocessConfig, make_tokenizer, prepare_images
+
+# Through the package, not this file's folder: an editable install and a wheel lay folders out differently.
+SHIPPED_MODELS_DIR = Path(str(files("clippings").joinpath("assets", "models")))
+MANIFEST_NAME = "manifest.json"
+
+
+class Manifest(BaseModel):
+    """What a served model needs beside its weights; written by `clippings export`."""
+
+    name: str
+    version: str  # hash of the fp32 ONNX bytes: changes whenever the weights do
+    family: str
+    embedding_dim: int
+    image_weight: float
+    thresholds: dict[str, float]  # "link": top-1 no-match cut, "dedup": clustering cut (cosine)
+    preprocess: dict
+    opset: int
+    files: dict[str, str]  # variant ("fp32", "fp16", "int8") -> file name
+    inputs: list[dict]
+    outputs: list[str]
+    parity: dict[str, dict[str, float]] = {}  # variant -> {"max_abs_diff", "min_cosine"}
+    created_at: str = ""
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "Manifest":
+        path = model_dir / MANIFEST_NAME
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"{model_dir}: no {MANIFEST_NAME}; is this an exported model?") from None
+        except ValueError as exc:
+            raise ModelError(f"{path}: invalid manifest: {exc}") from exc
+
+    def save(self, model_dir: Path) -> None:
+        (model_dir / MANIFEST_NAME).write_text(
+            json.dumps(self.model_dump(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+
+
+def shipped_models() -> list[str]:
+    return sorted(p.name for p in SHIPPED_MODELS_DIR.iterdir() if (p / MANIFEST_NAME).is_file())
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A shipped model's name ("jp-firms", "news") or the path of an exported model folder."""
+    path = Path(name_or_path)
+    if (path / MANIFEST_NAME).is_file():
+        return path
+    shipped = SHIPPED_MODELS_DIR / str(name_or_path)
+    if (shipped / MANIFEST_NAME).is_file():
+        return shipped
+    raise ModelError(
+        f"no model {str(name_or_path)!r}: give a shipped name ({', '.join(shipped_models()) or 'none'}) "
+        "or the folder written by `clippings export`"
+    )
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def pool(
+    image_emb: np.ndarray,  # (N, D), unit rows
+    text_emb: np.ndarray,  # (N, D), unit rows
+    image_present: np.ndarray,  # (N,) 0/1
+    text_present: np.ndarray,  # (N,) 0/1
+    image_weight: float,
+) -> np.ndarray:
+    """normalize(w * img + (1 - w) * txt); a missing modality drops out instead of adding noise."""
+    wi = (image_weight * image_present)[:, None]
+    wt = ((1.0 - image_weight) * text_present)[:, None]
+    return l2_normalize(wi * image_emb + wt * text_emb).astype(np.float32)
+
+
+def default_providers() -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+class OnnxEmbedder:
+    """One ONNX Runtime session over an exported model folder."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike,
+        variant: str = "fp32",
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int = 0,
+    ):
+        import onnxruntime as ort
+
+        self.model_dir = resolve_model(model)
+        self.manifest = Manifest.load(self.model_dir)
+        if variant not in self.manifest.files:
+            raise ModelError(
+                f"{self.model_dir}: no {variant!r} variant (has {', '.join(self.manifest.files)})"
+            )
+        self.variant = variant
+        self.preprocess = PreprocessConfig.from_dict(self.manifest.preprocess)
+        self.tokenizer = make_tokenizer(self.preprocess, self.model_dir)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_op_threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(self.model_dir / self.manifest.files[variant]),
+            sess_options=opts,
+            providers=list(providers or default_providers()),
+        )
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.embedding_dim
+
+    @property
+    def image_weight(self) -> float:
+        return self.manifest.image_weight
+
+    def run(self, pixels: np.ndarray, text_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocessed arrays -> (image_emb, text_emb), each (N, D) with unit rows."""
+        img, txt = self.session.run(
+            ["image_embedding", "text_embedding"], {"pixels": pixels, "text_ids": text_ids}
+        )
+        return img, txt
+
+    def prepare(
+        self, images: Sequence[Image.Image | None], texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        pixels, image_present = prepare_images(images, self.preprocess)
+        text_ids, text_present = self.tokenizer(texts)
+        return pixels, image_present, text_ids, text_present
+
+    def embed_towers(
+        self, images: Sequence[Image.Image | None], texts: Sequence[str], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """-> image_emb, text_emb, image_present, text_present for any number of clippings."""
+        outs = []
+        for s in range(0, len(texts), batch_size):
+            pixels, ip, ids, tp = self.prepare(images[s : s + batch_size], texts[s : s + batch_size])
+            img, txt = self.run(pixels, ids)
+            outs.append((img, txt, ip, tp))
+        if not outs:
+            d = self.dim
+            return np.zeros((0, d), np.float32), np.zeros((0, d), np.float32), np.zeros(0), np.zeros(0)
+        return tuple(np.concatenate(parts) for parts in zip(*outs))  # type: ignore[return-value]
+
+    def embed(
+        self,
+        images: Sequence[Image.Image | None],
+        texts: Sequence[str],
+        image_weight: float | None = None,
+        batch_size: int = 64,
+    ) -> np.ndarray:
+        """Clippings -> pooled (N, D) float32 unit vectors."""
+        img, txt, ip, tp = self.embed_towers(images, texts, batch_size)
+        w = self.image_weight if image_weight is None else image_weight
+        return pool(img, txt, ip, tp, w)

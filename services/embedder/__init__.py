@@ -1,0 +1,1 @@
+"""The embedder service: clippings.raw -> clippings.embedded."""

@@ -1,0 +1,1 @@
+"""Kafka clients, the dead-letter queue and the consumer-loop helpers."""

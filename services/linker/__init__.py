@@ -1,0 +1,1 @@
+"""The linker service: clippings.embedded -> clippings.links, with its state."""

@@ -1,0 +1,226 @@
+"""Redis: the record of every linking decision, entity membership and merge.
+
+Keys (PREFIX = redis_prefix):
+  PREFIX:decision          hash  clipping id -> its link event (JSON): the idempotency record
+  PREFIX:assigned          hash  clipping id -> entity it joined when decided
+  PREFIX:canonical         hash  entity -> the entity it is part of now (itself unless merged)
+  PREFIX:entities          hash  entity -> {"block", "founder", "partition", "offset", "created_ms"}
+  PREFIX:members:ENTITY    set   clipping ids of a canonical entity
+  PREFIX:merges            hash  absorbed entity -> {"into", "by", "at_ms"}
+  PREFIX:watermark         hash  partition -> next offset of clippings.embedded recorded (never lowered)
+  PREFIX:state_lost        hash  partition -> JSON: when and how the linker found Redis had lost state
+
+A clipping's entity now: canonical[assigned[id]]. Every write of a batch goes in one
+MULTI/EXEC; every command is idempotent, so a batch retried after a lost reply changes nothing.
+The watermark is how a linker notices that Redis lost data (statecheck.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Callable, Iterable, TypeVar
+from urllib.parse import urlsplit
+
+import redis
+
+from clippings.services.config import LinkerSettings
+from clippings.services.linker.decide import Outcome
+from clippings.services.errors import StateStoreUnavailable
+from clippings.services.ops.logfmt import kv
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+# Raise each partition's watermark to ARGV's offset, never lower it (a replay from an older
+# snapshot, or a partition's previous owner finishing a batch, writes lower offsets; 0 only
+# reads); return what each held before, as the lost-state check needs it ('0': nothing).
+_RAISE_WATERMARKS = """
+local before = {}
+for i = 1, #ARGV, 2 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i]) or '0'
+  before[#before + 1] = current
+  if tonumber(current) < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return before
+"""
+
+
+def redis_client(url: str, socket_timeout_s: float = 5.0, username: str | None = None,
+                 password: str | None = None, ssl_ca_certs: str | None = None,
+                 ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> redis.Redis:
+    kwargs: dict = {"socket_timeout": socket_timeout_s, "socket_connect_timeout": socket_timeout_s}
+    if username:
+        kwargs["username"] = username
+    if password:
+        kwargs["password"] = password
+    if urlsplit(url).scheme == "rediss":
+        kwargs |= {k: v for k, v in (("ssl_ca_certs", ssl_ca_certs), ("ssl_certfile", ssl_certfile),
+                                     ("ssl_keyfile", ssl_keyfile)) if v}
+    return redis.Redis.from_url(url, **kwargs)
+
+
+class RedisState:
+    def __init__(self, client: redis.Redis, prefix: str, timeout_s: float = 120.0,
+                 on_reachable: Callable[[bool], None] = lambda ok: None):
+        self.client = client
+        self.prefix = prefix
+        self.timeout_s = timeout_s
+        self._on_reachable = on_reachable
+
+    @classmethod
+    def from_settings(cls, s: LinkerSettings, on_reachable: Callable[[bool], None] = lambda ok: None) -> "RedisState":
+        client = redis_client(
+            s.redis_url.get_secret_value(), s.redis_socket_timeout_s, s.redis_username,
+            s.redis_password.get_secret_value() if s.redis_password else None,
+            s.redis_ssl_ca_certs, s.redis_ssl_certfile, s.redis_ssl_keyfile,
+        )
+        return cls(client, s.redis_prefix, s.redis_timeout_s, on_reachable)
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+    def members_key(self, entity: str) -> str:
+        return f"{self.prefix}:members:{entity}"
+
+    def _retry(self, op: str, fn: Callable[[], T]) -> T:
+        """Ride out a Redis restart: retry with backoff, give up (and crash) after timeout_s."""
+        deadline, delay = None, 0.1
+        while True:
+            try:
+                result = fn()
+            except _TRANSIENT as exc:
+                self._on_reachable(False)
+                now = time.monotonic()
+                deadline = deadline or now + self.timeout_s
+                if now > deadline:
+                    ck = self.client.connection_pool.connection_kwargs
+                    where = ck.get("path") or f"{ck.get('host')}:{ck.get('port')}"
+                    raise StateStoreUnavailable(f"Redis at {where} unreachable for {self.timeout_s:.0f}s ({op}): {exc}") from exc
+                log.warning(kv("redis_unavailable", op=op, retry_in_s=delay, detail=str(exc)))
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            else:
+                self._on_reachable(True)
+                return result
+
+    def ping(self) -> bool:
+        return bool(self._retry("ping", self.client.ping))
+
+    def decisions(self, ids: list[str]) -> dict[str, bytes]:
+        """The recorded link events of those clippings that have one."""
+        if not ids:
+            return {}
+        values = self._retry("read", lambda: self.client.hmget(self.key("decision"), ids))
+        return {cid: v for cid, v in zip(ids, values) if v is not None}
+
+    def record(self, outcomes: Iterable[Outcome], watermarks: dict[int, int]) -> dict[int, int]:
+        """Write the batch's new decisions, in decision order, and raise the partitions' watermarks
+        (0: leave as it is), as one transaction -> each watermark as Redis held it just before."""
+        fresh = [o for o in outcomes if o.fresh is not None]
+        parts = sorted(watermarks)
+        now_ms = int(time.time() * 1000)
+
+        def transaction() -> list:
+            # Built anew for every try: a pipeline forgets its commands once executed, even when
+            # that failed, and a retry would run an empty transaction.
+            pipe = self.client.pipeline(transaction=True)
+            for o in fresh:
+                self._queue_decision(pipe, o, now_ms)
+            if parts:
+                self._queue_watermarks(pipe, {p: watermarks[p] for p in parts})
+            return pipe.execute()
+
+        replies = self._retry("write", transaction)
+        return dict(zip(parts, map(int, replies[-1]))) if parts else {}
+
+    def _queue_watermarks(self, pipe, watermarks: dict[int, int]) -> None:
+        args = [x for p, offset in watermarks.items() for x in (p, offset)]
+        pipe.eval(_RAISE_WATERMARKS, 1, self.key("watermark"), *args)
+
+    def _queue_decision(self, pipe, o: Outcome, now_ms: int) -> None:
+        link = o.fresh
+        pipe.hset(self.key("decision"), link.id, o.payload)
+        pipe.hset(self.key("assigned"), link.id, link.entity_id)
+        if o.created:
+            meta = {"block": link.block, "founder": link.id, "partition": o.item.position.partition,
+                    "offset": o.item.position.offset, "created_ms": now_ms}
+            pipe.hset(self.key("entities"), o.created, json.dumps(meta))
+            pipe.hset(self.key("canonical"), o.created, o.created)
+        pipe.sadd(self.members_key(link.entity_id), link.id)
+        for absorbed, moved in o.merged:
+            pipe.hset(self.key("canonical"), mapping={e: link.entity_id for e in moved})
+            pipe.sunionstore(self.members_key(link.entity_id),
+                             [self.members_key(link.entity_id), self.members_key(absorbed)])
+            pipe.delete(self.members_key(absorbed))
+            pipe.hset(self.key("merges"), absorbed, json.dumps({"into": link.entity_id, "by": link.id, "at_ms": now_ms}))
+
+    # The lost-state check (statecheck.py).
+    def watermarks(self, partitions: list[int]) -> dict[int, int]:
+        """partition -> the next offset Redis holds as recorded (0: none)."""
+        if not partitions:
+            return {}
+        values = self._retry("read", lambda: self.client.hmget(self.key("watermark"), [str(p) for p in partitions]))
+        return {p: int(v) if v is not None else 0 for p, v in zip(partitions, values)}
+
+    def lost_marks(self, partitions: list[int]) -> dict[int, dict]:
+        """The unresolved findings of lost state among these partitions."""
+        if not partitions:
+            return {}
+        values = self._retry("read", lambda: self.client.hmget(self.key("state_lost"), [str(p) for p in partitions]))
+        return {p: json.loads(v) for p, v in zip(partitions, values) if v is not None}
+
+    def mark_lost(self, partition: int, finding: dict, watermark: int) -> None:
+        """Record a finding (an operator removes it once resolved) and bring the watermark up to
+        what the linker knows was recorded, so the same loss is reported once."""
+
+        def transaction() -> list:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.key("state_lost"), str(partition), json.dumps(finding, sort_keys=True))
+            self._queue_watermarks(pipe, {partition: watermark})
+            return pipe.execute()
+
+        self._retry("write", transaction)
+
+    def appendonly(self) -> tuple[str | None, str]:
+        """Redis' appendonly setting -> ("yes" | "no", "") or (None, why it could not be read)."""
+        try:
+            reply = self._retry("config", lambda: self.client.config_get("appendonly"))
+        except redis.ResponseError as exc:  # managed Redis often refuses CONFIG
+            return None, str(exc)
+        found = {(k.decode() if isinstance(k, bytes) else k): v for k, v in reply.items()} if isinstance(reply, dict) else {}
+        value = found.get("appendonly")
+        if value is None:
+            return None, f"no appendonly in the reply {reply!r}"
+        return (value.decode() if isinstance(value, bytes) else str(value)), ""
+
+    # Read-side queries: tests, the demo summary, operators.
+    def current_entities(self, ids: list[str]) -> dict[str, str]:
+        """clipping id -> the canonical entity it belongs to now (absent: not decided)."""
+        if not ids:
+            return {}
+        assigned = self._retry("read", lambda: self.client.hmget(self.key("assigned"), ids))
+        known = [(cid, e.decode()) for cid, e in zip(ids, assigned) if e is not None]
+        roots = self._retry("read", lambda: self.client.hmget(self.key("canonical"), [e for _, e in known])) if known else []
+        return {cid: (r.decode() if r is not None else e) for (cid, e), r in zip(known, roots)}
+
+    def members(self, entity: str) -> set[str]:
+        return {m.decode() for m in self._retry("read", lambda: self.client.smembers(self.members_key(entity)))}
+
+    def entity_count(self) -> int:
+        """Canonical entities: minted minus merged away."""
+        return self._retry("read", lambda: self.client.hlen(self.key("entities")) - self.client.hlen(self.key("merges")))
+
+    def decision_count(self) -> int:
+        return self._retry("read", lambda: self.client.hlen(self.key("decision")))
+
+    def delete_all(self) -> int:
+        """Remove every key under the prefix (tests and the demo clean up after themselves)."""
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            self.client.delete(*keys[start : start + 1000])
+        return len(keys)

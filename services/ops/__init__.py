@@ -1,0 +1,1 @@
+"""What operators see: health and readiness, Prometheus metrics, key=value logs."""

@@ -1,0 +1,117 @@
+"""`clippings train`: build a model from a preset, train it on dataset folders, keep the best."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clippings.errors import ClippingsError
+
+if TYPE_CHECKING:
+    from clippings.models.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a CLIPPINGS bi-encoder (stage 1 contrastive, stage 2 supervised contrastive)",
+        description="Train a bi-encoder on dataset folders (see docs/data.md). Writes OUT/best.pt, "
+        "OUT/last.pt and OUT/history.json; export the result with `clippings export OUT`.",
+    )
+    p.add_argument("--data", required=True, nargs="+", type=Path, help="training dataset folder(s)")
+    p.add_argument("--val", type=Path, help="validation dataset folder (link or dedup); chooses the best checkpoint")
+    p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints")
+    p.add_argument("--preset", help="model preset: small-crops or small-photos (default: chosen from the images "
+                   "in --data: text crops or photos)")
+    p.add_argument("--hf-clip", type=Path, metavar="DIR",
+                   help="start from a local Hugging Face CLIPModel folder instead of a small preset")
+    p.add_argument("--mode", choices=["supervised", "self-supervised"], default="supervised",
+                   help="self-supervised: stage 1 (image-text contrastive) only, no labels needed")
+    p.add_argument("--stage1-epochs", type=int, default=4)
+    p.add_argument("--stage2-epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=128, help="stage 1 batch size")
+    p.add_argument("--classes-per-batch", type=int, default=32, help="stage 2: k hard-negative classes per batch")
+    p.add_argument("--instances", type=int, default=4, help="stage 2: m instances per class")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--image-weight", type=float, help="w of the pooled embedding (default: the preset's, 0.5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: all cores)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", type=Path, help="initial weights from a checkpoint (same preset)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when PyTorch sees a GPU, else CPU), cpu, cuda or cuda:N")
+    p.add_argument("--train-on-held-out", action="store_true",
+                   help="allow corpus/query/val/test records in --data (refused by default: they are for scoring)")
+    p.set_defaults(func=run)
+
+
+def _model_config(args: argparse.Namespace, records) -> "ModelConfig":
+    from clippings.models.config import preset
+    from clippings.training.inputs import infer_preset
+
+    if args.hf_clip:
+        from clippings.models.hf_clip import hf_clip_config
+
+        model_cfg = hf_clip_config(args.hf_clip)
+    else:
+        name = args.preset or infer_preset(records)
+        if not args.preset:
+            log.info("preset=%s (chosen from the images in --data; --preset overrides)", name)
+        model_cfg = preset(name)
+    if args.image_weight is not None:
+        if not 0.0 <= args.image_weight <= 1.0:
+            raise ClippingsError("--image-weight must lie in [0, 1]")
+        model_cfg = dataclasses.replace(model_cfg, image_weight=args.image_weight)
+    return model_cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from clippings.data.dataset import load_dataset
+    from clippings.runtime.preprocess import make_tokenizer
+    from clippings.training.data import encode_records
+    from clippings.training.inputs import check_val_disjoint, resolve_device, training_records
+    from clippings.training.loop import Trainer, TrainConfig
+
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.resume and not (args.out / "last.pt").is_file():
+        raise ClippingsError(f"--resume: no {args.out / 'last.pt'} to resume from")
+    records = training_records(args.data, args.val, allow_held_out=args.train_on_held_out)
+    if args.mode == "supervised" and not any(r.entity for r in records):
+        raise ClippingsError("supervised training needs records with an 'entity'; use --mode self-supervised")
+    val_ds = load_dataset(args.val) if args.val else None
+    if val_ds is not None:
+        check_val_disjoint(records, val_ds.records, args.val)
+    else:
+        log.warning("no --val: the best checkpoint is chosen by training loss, and `clippings export` will need "
+                    "--data with held-out labelled clippings to tune its thresholds")
+    model_cfg = _model_config(args, records)
+    tokenizer = make_tokenizer(model_cfg.preprocess, model_cfg.hf_path)
+    train = encode_records(records, model_cfg.preprocess, tokenizer, desc="preprocess train")
+    val = encode_records(val_ds.records, model_cfg.preprocess, tokenizer, desc="preprocess val") if val_ds else None
+    val_splits = [r.split for r in val_ds.records] if val_ds else None
+    log.info("train records=%d entities=%d val=%s device=%s", len(train), len({e for e in train.entities if e}),
+             len(val) if val else 0, device)
+
+    cfg = TrainConfig(
+        out_dir=str(args.out), data=tuple(str(d) for d in args.data), val_data=str(args.val) if args.val else None,
+        mode=args.mode, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
+        batch_size=args.batch_size, classes_per_batch=args.classes_per_batch, instances=args.instances,
+        lr=args.lr, seed=args.seed, threads=args.threads, device=device,
+    )
+    trainer = Trainer(model_cfg, cfg, train, val, val_splits)
+    if args.resume:
+        trainer.resume(args.out / "last.pt")
+    elif args.init:
+        trainer.init_from(args.init)
+    result = trainer.run()
+    what = "best validation score" if val is not None else "best (lowest) training loss"
+    best = result["best"] if val is not None else -result["best"]
+    print(f"{what} {best:.4f}; checkpoint {args.out / 'best.pt'}; curves {args.out / 'training-curves.png'}")
+    return 0

@@ -1,0 +1,217 @@
+"""Two-stage CLIPPINGS training.
+
+Stage 1: image-text contrastive pre-training (symmetric InfoNCE) aligns the two towers.
+Stage 2: supervised contrastive loss on the pooled embedding, over hard-negative batches
+re-mined every epoch. `mode="self-supervised"` stops after stage 1 and needs no labels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from clippings.errors import ClippingsError
+from clippings.evaluation.linking import labels_of
+from clippings.models.biencoder import pool
+from clippings.models.config import ModelConfig
+from clippings.models.factory import create_model, load_checkpoint, save_checkpoint
+from clippings.models.losses import clip_loss, supcon_loss
+from clippings.training.augment import augment
+from clippings.training.data import EncodedRecords
+from clippings.training.mining import HardNegativeSampler
+from clippings.training.plots import plot_history
+from clippings.training.validate import embed_encoded, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    out_dir: str
+    data: tuple[str, ...] = ()  # training dataset folders, recorded for export verification
+    val_data: str | None = None
+    mode: str = "supervised"  # or "self-supervised": stage 1 only
+    stage1_epochs: int = 4
+    stage2_epochs: int = 8
+    batch_size: int = 128  # stage 1
+    classes_per_batch: int = 32  # stage 2: k neighbour classes ...
+    instances: int = 4  # ... x m instances each
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    temperature: float = 0.1  # SupCon
+    unimodal_weight: float = 0.5  # SupCon on each tower too, so a clipping missing one modality still links
+    augment: bool = True  # print/scan noise on every batch (training/augment.py)
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0: all cores
+    device: str = "cpu"  # the records stay in host memory; each batch moves to the device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, train: EncodedRecords, val: EncodedRecords | None,
+                 val_splits: list[str] | None):
+        self.cfg = cfg
+        self.model_cfg = model_cfg
+        self.train_set = train
+        self.val_set = val
+        self.val_splits = val_splits
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.seed)
+        self.device = torch.device(cfg.device)
+        self.model = create_model(model_cfg).to(self.device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.stage_epochs = [("stage1", cfg.stage1_epochs)]
+        if cfg.mode == "supervised":
+            self.stage_epochs.append(("stage2", cfg.stage2_epochs))
+        self.epoch = 0  # epochs done over both stages
+        self.step = 0
+        self.best = -math.inf
+        self.history: list[dict] = []
+        labels = labels_of(train.entities)
+        self.labels = torch.as_tensor(labels).to(self.device)
+        self.sampler = HardNegativeSampler(labels, cfg.classes_per_batch, cfg.instances, cfg.seed)
+
+    def _write_history(self) -> None:
+        (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
+        plot_history(self.history, self.out / "training-curves.png")
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "optimizer": self.opt.state_dict(), "epoch": self.epoch, "step": self.step, "best": self.best,
+            "history": self.history, "train_config": asdict(self.cfg),
+            "rng": {"torch": torch.get_rng_state(), "numpy": self.sampler.rng.bit_generator.state,
+                    "python": random.getstate()},
+        }
+
+    def resume(self, path: Path) -> None:
+        model, cfg, ckpt = load_checkpoint(path)
+        if cfg != self.model_cfg:
+            raise ClippingsError(f"{path}: checkpoint model config differs from this run's; resume with the same preset")
+        self.model.load_state_dict(model.state_dict())
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.epoch, self.step, self.best, self.history = ckpt["epoch"], ckpt["step"], ckpt["best"], ckpt["history"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        self.sampler.rng.bit_generator.state = ckpt["rng"]["numpy"]
+        random.setstate(ckpt["rng"]["python"])
+        log.info("resumed path=%s epoch=%d step=%d best=%.4f", path, self.epoch, self.step, self.best)
+
+    def init_from(self, path: Path) -> None:
+        model, cfg, _ = load_checkpoint(path)
+        self.model.load_state_dict(model.state_dict())
+        log.info("initialised weights from path=%s", path)
+
+    # -- schedule ------------------------------------------------------------------------
+    def _total_steps(self) -> int:
+        n = len(self.train_set)
+        s1 = self.cfg.stage1_epochs * math.ceil(n / self.cfg.batch_size)
+        s2 = (self.cfg.stage2_epochs if self.cfg.mode == "supervised" else 0) * math.ceil(
+            n / (self.cfg.classes_per_batch * self.cfg.instances))
+        return max(1, s1 + s2)
+
+    def _set_lr(self) -> None:
+        total = self._total_steps()
+        if self.step < self.cfg.warmup_steps:
+            scale = (self.step + 1) / self.cfg.warmup_steps
+        else:
+            scale = 0.5 * (1 + math.cos(math.pi * min(1.0, self.step / total)))
+        for g in self.opt.param_groups:
+            g["lr"] = self.cfg.lr * max(scale, 0.02)
+
+    def _update(self, loss: torch.Tensor) -> None:
+        self._set_lr()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.step += 1
+        with torch.no_grad():
+            self.model.logit_scale.clamp_(0, math.log(100))
+
+    def _on_device(self, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(t.to(self.device, non_blocking=True) for t in tensors)
+
+    # -- stages --------------------------------------------------------------------------
+    def _stage1_epoch(self, bar: tqdm) -> float:
+        both = torch.nonzero((self.train_set.image_present > 0) & (self.train_set.text_present > 0)).flatten()
+        order = both[torch.randperm(len(both))]
+        losses = []
+        for s in range(0, len(order) - 1, self.cfg.batch_size):
+            idx = order[s : s + self.cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            pixels, ids, _, _ = self._on_device(self.train_set.batch(idx))
+            img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
+            loss = clip_loss(img, txt, self.model.logit_scale.exp())
+            self._update(loss)
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            bar.update(len(idx))
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def _stage2_epoch(self, bar: tqdm) -> float:
+        ex = self.train_set.subset(self.sampler.exemplars().tolist())
+        img, txt = embed_encoded(self.model, ex)
+        exemplar_emb = pool(torch.from_numpy(img), torch.from_numpy(txt), self.model_cfg.image_weight,
+                            ex.image_present, ex.text_present).numpy()
+        self.model.train()
+        losses = []
+        w, t = self.model_cfg.image_weight, self.cfg.temperature
+        for idx in self.sampler.batches(exemplar_emb):
+            idx = torch.as_tensor(idx)
+            pixels, ids, ip, tp = self._on_device(self.train_set.batch(idx))
+            labels = self.labels[idx.to(self.device)]
+            img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
+            loss = supcon_loss(pool(img, txt, w, ip, tp), labels, t)
+            if self.cfg.unimodal_weight > 0:
+                hi, ht = ip > 0, tp > 0
+                loss = loss + self.cfg.unimodal_weight * (
+                    supcon_loss(img[hi], labels[hi], t) + supcon_loss(txt[ht], labels[ht], t))
+            self._update(loss)
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            bar.update(len(idx))
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def run(self) -> dict:
+        done = self.epoch
+        plan = [(stage, e) for stage, n in self.stage_epochs for e in range(n)]
+        for i, (stage, e) in enumerate(plan):
+            if i < done:
+                continue
+            self.model.train()
+            with tqdm(total=len(self.train_set), desc=f"{stage} epoch {e + 1}", unit="rec") as bar:
+                loss = self._stage1_epoch(bar) if stage == "stage1" else self._stage2_epoch(bar)
+            self.epoch = i + 1
+            metrics = validate(self.model, self.model_cfg, self.val_set, self.val_splits) if self.val_set else {}
+            score = metrics.get("score", -loss)
+            record = {"epoch": self.epoch, "stage": stage, "loss": loss, **metrics}
+            self.history.append(record)
+            log.info("epoch_done %s", " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            # Best is chosen within the final stage: a stage-1 model is not a linking model.
+            if stage == plan[-1][0] and score > self.best:
+                self.best = score
+                save_checkpoint(self.out / "best.pt", self.model, self.model_cfg, **self._state(), val=metrics)
+            save_checkpoint(self.out / "last.pt", self.model, self.model_cfg, **self._state(), val=metrics)
+            if stage == "stage1" and (i + 1 == len(plan) or plan[i + 1][0] != "stage1"):
+                # The end of stage 1 is the self-supervised model: kept for the ablation.
+                save_checkpoint(self.out / "stage1.pt", self.model, self.model_cfg, **self._state(), val=metrics)
+            self._write_history()
+        self._write_history()
+        return {"best": self.best, "history": self.history}
+
