@@ -154,7 +154,8 @@ def _jsonable(v):
 def dataset_dir(model: str) -> Path:
     """Real clippings for `model` (a shipped name or a model folder, by its manifest's name):
     data/<name>-test, else data/bench-<name> (synthesised once, small)."""
-    from clippings.runtime.onnx_model import Manifest, resolve_model
+    from clippings.runtime.manifest import Manifest
+    from clippings.runtime.onnx_model import resolve_model
 
     model = Manifest.load(resolve_model(model)).name
     real = REPO / "data" / DATASETS[model]

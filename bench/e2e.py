@@ -254,62 +254,44 @@ def sustained_rate(args, producer, topic: str, reader: LinkReader, feed: Feed, m
     return lo
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = time.time()
-    args = parse_args(argv)
+def run_phases(args, stack, feed: Feed, client, rows: list[dict]) -> float | None:
+    """Start the stack, warm it up, measure its capacity, then the paced phases -> the sustained rate."""
     from clippings.services.config import ClientSettings, load_settings
     from clippings.services.kafka.clients import make_producer
-    from clippings.services.local.stack import LocalStack
-    from clippings.services.linker.store import RedisState, redis_client
 
-    machine_info = machine()
-    env = dict(kv.split("=", 1) for kv in args.env)
-    client = redis_client(args.redis)
-    client.ping()  # no Redis: fail here, loudly
-    prefix = f"bench-e2e-{uuid.uuid4().hex[:8]}"
-    feed = Feed(load_records(args.model, args.records))
-    rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        stack = LocalStack(workdir=Path(tmp), model=args.model, redis_url=args.redis, redis_prefix=prefix,
-                           partitions=args.partitions, embedders=args.embedders, linkers=args.linkers,
-                           service_env=env)
-        try:
-            t = time.monotonic()
-            stack.start()
-            print(f"stack ready in {time.monotonic() - t:.1f}s", file=sys.stderr)
-            s = load_settings(ClientSettings, kafka_bootstrap_servers=stack.bootstrap)
-            producer = make_producer(s)
-            reader = LinkReader(stack.bootstrap, s.topic_links)
-            reader.start()
-            meter = CpuMeter(stack, client)
-            warm = feed.phase("warmup", args.warmup)
-            publish(producer, s.topic_raw, warm, 50.0)
-            if not reader.wait_for({c for c, _ in warm}, args.drain_timeout):
-                raise SystemExit(f"warm-up not linked within {args.drain_timeout}s; logs:\n{stack.services[0].log_tail()}")
-            cap = capacity_phase(args, producer, s.topic_raw, reader, feed, meter)
-            rows.append(cap)
-            print(f"capacity: {cap['linked_per_s']:.1f} clippings/s", file=sys.stderr)
-            if args.rates:
-                sustained, rates, names = None, args.rates, [f"paced-{r:.0f}" for r in args.rates]
-            else:
-                sustained = sustained_rate(args, producer, s.topic_raw, reader, feed, meter, cap["linked_per_s"], rows)
-                print(f"sustained: {sustained:.1f} clippings/s", file=sys.stderr)
-                rates, names = [f * sustained for f in args.fractions], [f"paced-{f:.0%}" for f in args.fractions]
-            for name, rate in zip(names, rates):
-                row = paced_phase(args, producer, s.topic_raw, reader, feed, meter, name, rate, args.window)
-                rows.append(row)
-                print(f"{name}: {rate:.1f}/s p50 {row['latency_p50_s']:.3f}s p99 {row['latency_p99_s']:.3f}s "
-                      f"lag grows: {row['lag_grows']}", file=sys.stderr)
-            reader.stopping.set()
-            reader.join(10)
-        except BaseException:
-            for svc in stack.services:
-                print(f"--- {svc.name} log tail:\n{svc.log_tail(15)}", file=sys.stderr)
-            raise
-        finally:
-            stack.stop()
-            RedisState(client, prefix).delete_all()
+    t = time.monotonic()
+    stack.start()
+    print(f"stack ready in {time.monotonic() - t:.1f}s", file=sys.stderr)
+    s = load_settings(ClientSettings, kafka_bootstrap_servers=stack.bootstrap)
+    producer = make_producer(s)
+    reader = LinkReader(stack.bootstrap, s.topic_links)
+    reader.start()
+    meter = CpuMeter(stack, client)
+    warm = feed.phase("warmup", args.warmup)
+    publish(producer, s.topic_raw, warm, 50.0)
+    if not reader.wait_for({c for c, _ in warm}, args.drain_timeout):
+        raise SystemExit(f"warm-up not linked within {args.drain_timeout}s; logs:\n{stack.services[0].log_tail()}")
+    cap = capacity_phase(args, producer, s.topic_raw, reader, feed, meter)
+    rows.append(cap)
+    print(f"capacity: {cap['linked_per_s']:.1f} clippings/s", file=sys.stderr)
+    if args.rates:
+        sustained, rates, names = None, args.rates, [f"paced-{r:.0f}" for r in args.rates]
+    else:
+        sustained = sustained_rate(args, producer, s.topic_raw, reader, feed, meter, cap["linked_per_s"], rows)
+        print(f"sustained: {sustained:.1f} clippings/s", file=sys.stderr)
+        rates, names = [f * sustained for f in args.fractions], [f"paced-{f:.0%}" for f in args.fractions]
+    for name, rate in zip(names, rates):
+        row = paced_phase(args, producer, s.topic_raw, reader, feed, meter, name, rate, args.window)
+        rows.append(row)
+        print(f"{name}: {rate:.1f}/s p50 {row['latency_p50_s']:.3f}s p99 {row['latency_p99_s']:.3f}s "
+              f"lag grows: {row['lag_grows']}", file=sys.stderr)
+    reader.stopping.set()
+    reader.join(10)
+    return sustained
 
+
+def summarise(args, rows: list[dict], sustained: float | None) -> dict:
+    """Print the phases' table -> the summary of the run."""
     print("\nend to end (latency: publish -> link event produced)")
     print(table(rows, [
         ("phase", "phase", "s"), ("rate_target", "target/s", ".1f"), ("linked_per_s", "linked/s", ".1f"),
@@ -329,6 +311,37 @@ def main(argv: list[str] | None = None) -> int:
         "meets_target": bool(any(r["rate_target"] >= 200 and r["latency_p99_s"] < 1.0 and not r["lag_grows"]
                                  for r in paced)),
     }
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.time()
+    args = parse_args(argv)
+    from clippings.services.local.stack import LocalStack
+    from clippings.services.linker.store import RedisState, redis_client
+
+    machine_info = machine()
+    env = dict(kv.split("=", 1) for kv in args.env)
+    client = redis_client(args.redis)
+    client.ping()  # no Redis: fail here, loudly
+    prefix = f"bench-e2e-{uuid.uuid4().hex[:8]}"
+    feed = Feed(load_records(args.model, args.records))
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        stack = LocalStack(workdir=Path(tmp), model=args.model, redis_url=args.redis, redis_prefix=prefix,
+                           partitions=args.partitions, embedders=args.embedders, linkers=args.linkers,
+                           service_env=env)
+        try:
+            sustained = run_phases(args, stack, feed, client, rows)
+        except BaseException:
+            for svc in stack.services:
+                print(f"--- {svc.name} log tail:\n{svc.log_tail(15)}", file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+            RedisState(client, prefix).delete_all()
+
+    summary = summarise(args, rows, sustained)
     print("\nsummary:", summary)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     write_json(args.out, "e2e", config, rows, summary, machine_info, started)

@@ -10,7 +10,7 @@ Sections:
   rebuilt from the training checkpoint runs/<model>/best.pt (a fresh clone without runs/
   falls back to a randomly initialised model of the same preset: the speed does not depend on
   the weights; the JSON says which was used and how close it is to the ONNX output).
-- pipeline: EmbedderService._process, the service's own batch function, on real raw events
+- pipeline: EmbedStep.process and the wait for the acks, the service's own batch path, on real raw events
   (inline images, as `clippings replay` sends them) wrapped as Kafka messages, producing to a
   real Tansu broker; the time per step comes from the service's clippings_stage_seconds metric.
 """
@@ -64,9 +64,8 @@ def torch_model(name: str, manifest, device: str, pixels: np.ndarray, ids: np.nd
     preset: the same shapes, so the same speed."""
     from clippings.models.config import preset
     from clippings.models.factory import create_model, load_checkpoint
-    from clippings.runtime.preprocess import PreprocessConfig
 
-    wanted = PreprocessConfig.from_dict(manifest.preprocess)
+    wanted = manifest.preprocess
     best = None
     for ckpt in sorted((REPO / "runs").glob(f"{name}*/best.pt")):
         model, cfg, _ = load_checkpoint(ckpt)
@@ -164,15 +163,41 @@ def inference_section(args, name: str) -> tuple[list[dict], dict]:
 
 
 # -- the service's batch path ------------------------------------------------------------------------
-def pipeline_section(args, name: str, bootstrap: str) -> list[dict]:
+def raw_messages(topic: str, values: list[tuple[bytes, bytes]], b: int, n: int) -> list:
+    """Batch b as the consumer would hand it over: the (b mod 4)-th slice of n records."""
     from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
+    now_ms = int(time.time() * 1000)
+    return [Message(topic=topic, partition=0, offset=b * n + i, key=k, value=v, timestamp=(TIMESTAMP_CREATE_TIME, now_ms))
+            for i, (k, v) in enumerate(values[(b % 4) * n:(b % 4 + 1) * n])]
+
+
+def step_sums(registry) -> dict[str, float]:
+    """Seconds the embedder's metrics have counted in each step so far."""
+    return {st: registry.get_sample_value("clippings_stage_seconds_sum", {"stage": "embedder", "step": st}) or 0.0
+            for st in PIPELINE_STEPS}
+
+
+def pipeline_row(per_batch: list[dict[str, float]], n: int) -> dict:
+    """Step times of batches of n -> the pipeline row's figures: latency percentiles, rate, each step's mean and share."""
+    totals = [x["total"] for x in per_batch]
+    mean_total = float(np.mean(totals))
+    row = {"batches": len(per_batch), "ms_per_batch_p50": pct(totals, 50) * 1e3,
+           "ms_per_batch_p99": pct(totals, 99) * 1e3, "clippings_per_s": n / mean_total}
+    for st in PIPELINE_STEPS + ("parse_pool_other",):
+        mean = float(np.mean([x[st] for x in per_batch]))
+        row[f"{st}_ms"] = mean * 1e3
+        row[f"{st}_share"] = mean / mean_total
+    return row
+
+
+def pipeline_section(args, name: str, bootstrap: str) -> list[dict]:
     from clippings.runtime.onnx_model import OnnxEmbedder
     from clippings.services.config import EmbedderSettings, load_settings
     from clippings.services.kafka.dlq import DeadLetters
-    from clippings.services.embedder.service import EmbedderService
+    from clippings.services.embedder.service import EmbedderService, EmbedStep
     from clippings.services.embedder.images import ImageLimits, ImagePreparer
-    from clippings.services.kafka.clients import BrokerWatch, ensure_topics, make_producer
+    from clippings.services.kafka.clients import BrokerWatch, Outbox, ensure_topics, make_producer
     from clippings.services.local.replay import raw_event
 
     n = args.pipeline_batch
@@ -196,41 +221,28 @@ def pipeline_section(args, name: str, bootstrap: str) -> list[dict]:
             watch = BrokerWatch(s.broker_timeout_s)
             producer = make_producer(s, watch)
             dlq = DeadLetters(s.topic_dlq, "embedder", s.kafka_client_id, service.metrics)
-            registry = service.metrics.registry
-
-            def step_sums() -> dict[str, float]:
-                return {st: registry.get_sample_value("clippings_stage_seconds_sum",
-                                                      {"stage": "embedder", "step": st}) or 0.0
-                        for st in PIPELINE_STEPS}
+            step = EmbedStep(s, service.metrics, model, preparer, dlq)
 
             per_batch: list[dict[str, float]] = []
             try:
                 for b in range(args.pipeline_batches + 1):  # the first one warms up
-                    now_ms = int(time.time() * 1000)
-                    msgs = [Message(topic=s.topic_raw, partition=0, offset=b * n + i, key=k, value=v,
-                                    timestamp=(TIMESTAMP_CREATE_TIME, now_ms))
-                            for i, (k, v) in enumerate(values[(b % 4) * n:(b % 4 + 1) * n])]
-                    before = step_sums()
+                    msgs = raw_messages(s.topic_raw, values, b, n)
+                    before = step_sums(service.metrics.registry)
                     start = time.perf_counter()
-                    service._process(msgs, model, preparer, producer, watch, dlq)
+                    outbox = Outbox(producer, watch)  # what the loop (services/kafka/loop.py) does per batch
+                    step.process(msgs, outbox)
+                    with service.metrics.step("produce"):
+                        outbox.wait()
                     total = time.perf_counter() - start
-                    after = step_sums()
+                    after = step_sums(service.metrics.registry)
                     if b:
                         steps = {st: after[st] - before[st] for st in PIPELINE_STEPS}
                         per_batch.append(steps | {"parse_pool_other": total - sum(steps.values()), "total": total})
             finally:
                 producer.flush(10)
                 preparer.close()
-            totals = [x["total"] for x in per_batch]
             row = {"section": "pipeline", "model": name, "threads": threads, "decode_workers": workers,
-                   "batch": n, "batches": len(per_batch), "ms_per_batch_p50": pct(totals, 50) * 1e3,
-                   "ms_per_batch_p99": pct(totals, 99) * 1e3,
-                   "clippings_per_s": n / float(np.mean(totals))}
-            mean_total = float(np.mean(totals))
-            for st in PIPELINE_STEPS + ("parse_pool_other",):
-                mean = float(np.mean([x[st] for x in per_batch]))
-                row[f"{st}_ms"] = mean * 1e3
-                row[f"{st}_share"] = mean / mean_total
+                   "batch": n} | pipeline_row(per_batch, n)
             rows.append(row)
             print(f"  {name} pipeline threads={threads} workers={workers}: {row['ms_per_batch_p50']:.1f} ms/batch "
                   f"{row['clippings_per_s']:.1f} clippings/s", file=sys.stderr)
@@ -309,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 if broker is not None:
                     broker.stop()
-        print("\nservice batch (EmbedderService._process): mean ms per batch in each step")
+        print("\nservice batch (EmbedStep.process + acks): mean ms per batch in each step")
         print(table([r for r in rows if r["section"] == "pipeline"], [
             ("model", "model", "s"), ("threads", "thr", "d"), ("decode_workers", "pool", "d"), ("batch", "batch", "d"),
             ("parse_pool_other_ms", "parse+pool", ".1f"), ("decode_ms", "decode", ".1f"),

@@ -7,8 +7,8 @@ Redis (parse, read, decide, write).
     python -m bench.linker --gpu --indexes flat ivf     # FAISS GPU indexes (bench/gpu.sh)
 
 The code measured is the service's: BlockIndex.search (one FAISS call per batch) and
-decide_batch (search, single-linkage decision, link event serialisation, index add) over a
-PartitionState holding the index, and RedisState for the Redis round trips.
+decide_batch (search, single-linkage decision, index add) over a PartitionState holding the
+index, and RedisState for the Redis round trips (the write serialises the link events).
 
 Vectors are synthetic (the index size matters, not the model): unit vectors in clusters like
 the embeddings of noisy duplicates (members of an entity at cosine 0.82..0.98), the entities
@@ -28,8 +28,9 @@ import uuid
 import numpy as np
 
 from bench.common import add_common_args, machine, pct, results_path, table, write_json
+from bench.linker_data import DIM, Corpus, exact_neighbours
+from bench.linker_indexes import GpuContext, build_index, bytes_per_vector
 
-DIM = 128
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,122 +73,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # -- synthetic vectors --------------------------------------------------------------------------------
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
-class Corpus:
-    """Clustered unit vectors: each entity's centre at cosine ~0.6 to a random topic's centre
-    (entities of one topic at ~0.36 to each other), its members scattered around it."""
-
-    def __init__(self, n: int, rng: np.random.Generator, dim: int = DIM, mean_cluster: float = 2.4):
-        self.dim, self.rng = dim, rng
-        self.n_entities = max(1, int(n / mean_cluster))
-        self.topics = _unit(rng.standard_normal((max(16, self.n_entities // 200), dim)))
-        self.centres = self._centres(self.n_entities)
-        self.entity = rng.integers(0, self.n_entities, n)  # (n,) entity of each vector
-        self.vectors = np.empty((n, dim), np.float32)
-        for s in range(0, n, 100_000):  # chunks: the noise of 1e6 vectors at once is 0.5 GB
-            self.vectors[s:s + 100_000] = self._members(self.centres[self.entity[s:s + 100_000]])
-
-    def _centres(self, m: int) -> np.ndarray:
-        t = self.topics[self.rng.integers(0, len(self.topics), m)]
-        return _unit(0.6 * t + 0.8 * self.rng.standard_normal((m, self.dim)) / np.sqrt(self.dim))
-
-    def _members(self, centres: np.ndarray) -> np.ndarray:
-        spread = self.rng.uniform(0.15, 0.45, (len(centres), 1))  # per member: cosine to its centre 0.91..0.99
-        return _unit(centres + spread * self.rng.standard_normal(centres.shape) / np.sqrt(self.dim))
-
-    def queries(self, q: int) -> np.ndarray:
-        """Half duplicates of indexed entities, half new entities, shuffled."""
-        dups = self._members(self.centres[self.entity[self.rng.integers(0, len(self.entity), q // 2)]])
-        fresh = self._members(self._centres(q - q // 2))
-        out = np.concatenate([dups, fresh])
-        return out[self.rng.permutation(q)]
-
-
-def exact_neighbours(x: np.ndarray, q: np.ndarray, k: int, threshold: float) -> tuple[np.ndarray, list[set[int]]]:
-    """Brute force over chunks: top-k positions per query and every position at cosine >= threshold."""
-    cut = np.float32(threshold)
-    best_s = np.full((len(q), k), -np.inf, np.float32)
-    best_i = np.zeros((len(q), k), np.int64)
-    links: list[set[int]] = [set() for _ in range(len(q))]
-    for s in range(0, len(x), 65_536):
-        sims = q @ x[s:s + 65_536].T  # (Q, chunk)
-        for r, c in zip(*np.nonzero(sims >= cut)):
-            links[r].add(s + int(c))
-        kk = min(k, sims.shape[1])
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        cand_s = np.concatenate([best_s, np.take_along_axis(sims, part, 1)], axis=1)
-        cand_i = np.concatenate([best_i, part + s], axis=1)
-        order = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
-        best_s, best_i = np.take_along_axis(cand_s, order, 1), np.take_along_axis(cand_i, order, 1)
-    return best_i, links
-
-
-# -- the indexes under test ---------------------------------------------------------------------------
-class GpuContext:
-    def __init__(self):
-        import faiss
-
-        if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() < 1:
-            raise SystemExit("no FAISS GPU support here (install faiss-gpu; see docs/performance.md)")
-        self.res = faiss.StandardGpuResources()
-        self.keep: list = []  # Python references the GPU indexes need alive
-
-
-def build_index(kind: str, x: np.ndarray, ids: list[str], args, gpu: GpuContext | None):
-    """-> (BlockIndex holding x, spec, search mode, build seconds)."""
-    import faiss
-
-    from clippings.services.linker.index import BlockIndex
-
-    n = len(x)
-    faiss.omp_set_num_threads(args.build_threads)
-    start = time.perf_counter()
-    if kind == "flat":
-        spec, mode = "Flat", ("knn" if gpu else "range")  # range: the service default (exact single linkage)
-        if gpu:
-            inner = faiss.GpuIndexFlatIP(gpu.res, DIM)
-            gpu.keep.append(inner)
-            index = faiss.IndexIDMap(inner)
-        else:
-            index = None
-    elif kind == "ivf":
-        nlist = args.ivf_nlist or max(16, int(np.sqrt(n)))
-        spec, mode = f"IVF{nlist},Flat", "knn"
-        train = x[np.random.default_rng(1).choice(n, min(n, max(args.ivf_train, 40 * nlist)), replace=False)]
-        if gpu:
-            index = faiss.GpuIndexIVFFlat(gpu.res, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(train)
-            faiss.GpuParameterSpace().set_index_parameter(index, "nprobe", args.ivf_nprobe)
-        else:
-            index = faiss.index_factory(DIM, f"IDMap,{spec}", faiss.METRIC_INNER_PRODUCT)
-            index.train(train)
-            faiss.extract_index_ivf(index).nprobe = args.ivf_nprobe
-    else:
-        spec, mode = f"HNSW{args.hnsw_m}", "knn"  # the service config: HNSW needs search="knn"
-        index = None
-    block = BlockIndex(DIM, spec, index=index, ids=[])
-    if kind == "hnsw":
-        hnsw = faiss.downcast_index(block.index.index).hnsw
-        hnsw.efConstruction, hnsw.efSearch = args.hnsw_ef_construction, args.hnsw_ef_search
-    for s in range(0, n, 50_000):
-        block.add(x[s:s + 50_000], ids[s:s + 50_000])
-    build_s = time.perf_counter() - start
-    faiss.omp_set_num_threads(args.threads)
-    return block, spec, mode, build_s
-
-
-def bytes_per_vector(block) -> float | None:
-    import faiss
-
-    try:
-        return faiss.serialize_index(block.index).nbytes / max(1, len(block))
-    except RuntimeError:  # GPU indexes do not serialise
-        return None
-
-
 # -- the measurements -----------------------------------------------------------------------------------
 def capped_loop(fn, items, seconds: float, min_items: int = 20) -> np.ndarray:
     """Time fn(item) per item, stopping after `seconds` once min_items are done."""
@@ -411,47 +296,31 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = time.time()
-    args = parse_args(argv)
-    import faiss
-
-    from clippings.runtime.onnx_model import Manifest, resolve_model
-    from clippings.services.config import LinkerSettings
-
-    machine_info = machine()
-    gpu = GpuContext() if args.gpu else None
-    manifest = Manifest.load(resolve_model(LinkerSettings.model_fields["model"].default))
-    threshold = args.threshold if args.threshold is not None else manifest.thresholds["dedup"]
-    rule_args = dict(threshold=threshold, knn_k=args.knn_k, neighbours_in_event=5, model_version=manifest.version)
-    faiss.omp_set_num_threads(args.threads)
-    if args.faiss_blas_threshold is not None:
-        faiss.cvar.distance_compute_blas_threshold = args.faiss_blas_threshold
-    args.faiss_blas_threshold = faiss.cvar.distance_compute_blas_threshold  # recorded: the one in effect
+def size_rows(args, size: int, threshold: float, model_version: str, rule_args: dict, gpu) -> list[dict]:
+    """The NumPy baseline and every index at one index size."""
     rows: list[dict] = []
-    for size in args.sizes:
-        rng = np.random.default_rng(args.seed)
-        t = time.perf_counter()
-        corpus = Corpus(size, rng)
-        ids = [f"c{i}" for i in range(size)]
-        queries = corpus.queries(args.single_queries + args.batch * args.batches)
-        exact = exact_neighbours(corpus.vectors, queries[:args.single_queries], 10, threshold)
-        state = base_state(corpus, ids, manifest.version)
-        print(f"size {size}: data in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-        if not gpu:
-            rows.append(numpy_cell(size, corpus.vectors, queries, threshold, args))
-        for kind in args.indexes:
-            cell = index_cell(args, size, kind, corpus, ids, queries, exact, state, rule_args, gpu)
-            rows += cell
-            row = cell[0]
-            print(f"  {kind:5s} build {row['build_s']:.1f}s  one event p99 {row['decide1_p99_ms']:.2f} ms  "
-                  f"{row['decisions_per_s']:.0f} decisions/s  link recall {row['link_recall']:.3f}", file=sys.stderr)
-        del corpus, state, ids
-        gc.collect()
-    rows.append(state_memory(min(max(args.sizes), 1_000_000)))
-    if args.pipeline_size and not gpu:
-        rows += pipeline_section(args, threshold, manifest.version)
+    rng = np.random.default_rng(args.seed)
+    t = time.perf_counter()
+    corpus = Corpus(size, rng)
+    ids = [f"c{i}" for i in range(size)]
+    queries = corpus.queries(args.single_queries + args.batch * args.batches)
+    exact = exact_neighbours(corpus.vectors, queries[:args.single_queries], 10, threshold)
+    state = base_state(corpus, ids, model_version)
+    print(f"size {size}: data in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    if not gpu:
+        rows.append(numpy_cell(size, corpus.vectors, queries, threshold, args))
+    for kind in args.indexes:
+        cell = index_cell(args, size, kind, corpus, ids, queries, exact, state, rule_args, gpu)
+        rows += cell
+        row = cell[0]
+        print(f"  {kind:5s} build {row['build_s']:.1f}s  one event p99 {row['decide1_p99_ms']:.2f} ms  "
+              f"{row['decisions_per_s']:.0f} decisions/s  link recall {row['link_recall']:.3f}", file=sys.stderr)
+    del corpus, state, ids
+    gc.collect()
+    return rows
 
+
+def print_tables(rows: list[dict]) -> None:
     print("\nindex sweep (one event: search alone and decide_batch of 1; batch: decide_batch of --batch)")
     print(table([r for r in rows if r["section"] == "index"], [
         ("size", "vectors", "d"), ("index", "index", "s"), ("mode", "mode", "s"), ("build_s", "build s", ".1f"),
@@ -477,6 +346,34 @@ def main(argv: list[str] | None = None) -> int:
     mem = [r for r in rows if r["section"] == "state_memory"]
     for r in mem:
         print(f"\nPython state beside the index: {r['bytes_per_clipping']:.0f} bytes per clipping at {r['size']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.time()
+    args = parse_args(argv)
+    import faiss
+
+    from clippings.runtime.manifest import Manifest
+    from clippings.runtime.onnx_model import resolve_model
+    from clippings.services.config import LinkerSettings
+
+    machine_info = machine()
+    gpu = GpuContext() if args.gpu else None
+    manifest = Manifest.load(resolve_model(LinkerSettings.model_fields["model"].default))
+    threshold = args.threshold if args.threshold is not None else manifest.thresholds["dedup"]
+    rule_args = dict(threshold=threshold, knn_k=args.knn_k, neighbours_in_event=5, model_version=manifest.version)
+    faiss.omp_set_num_threads(args.threads)
+    if args.faiss_blas_threshold is not None:
+        faiss.cvar.distance_compute_blas_threshold = args.faiss_blas_threshold
+    args.faiss_blas_threshold = faiss.cvar.distance_compute_blas_threshold  # recorded: the one in effect
+    rows: list[dict] = []
+    for size in args.sizes:
+        rows += size_rows(args, size, threshold, manifest.version, rule_args, gpu)
+    rows.append(state_memory(min(max(args.sizes), 1_000_000)))
+    if args.pipeline_size and not gpu:
+        rows += pipeline_section(args, threshold, manifest.version)
+
+    print_tables(rows)
     summary = summarise(rows) | {"threshold": threshold}
     print("\nsummary:", summary)
     config = {k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in vars(args).items()}

@@ -1,53 +1,36 @@
-"""The `clippings` command: one parser, one subcommand per module.
+"""The `clippings` command: one parser, one subcommand group per area.
 
-Each module named here exposes `register(subparsers)`, adds its parser and sets
-`func(args) -> int`. Modules import their heavy dependencies (torch, onnxruntime,
-confluent_kafka) inside `func`, so `clippings --help` stays fast.
+Each area's `cli.py` exposes a light `register(subparsers)` (clippings/commands.py says the
+convention); adding a command means adding it to its area's `cli.py`, and a new area to AREAS.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
 import sys
+from collections.abc import Sequence
+from types import ModuleType
 
-from clippings.errors import ClippingsError
+from clippings import commands
+from clippings.data.shift import cli as shift_cli
+from clippings.data.synth import cli as synth_cli
+from clippings.evaluation import cli as evaluation_cli
+from clippings.export import cli as export_cli
+from clippings.services import cli as services_cli
+from clippings.services.local import cli as local_cli
+from clippings.training import cli as training_cli
 
 DESCRIPTION = "Streaming multimodal deduplication and record linkage for digitised newspapers."
-COMMAND_MODULES = (
-    "clippings.data.synth.generate",
-    "clippings.training.cli",
-    "clippings.export.cli",
-    "clippings.evaluation.cli",
-    "clippings.services.cli",
-)
+# In the order `clippings --help` lists them.
+AREAS: tuple[ModuleType, ...] = (synth_cli, shift_cli, training_cli, export_cli, evaluation_cli, local_cli, services_cli)
 
 
-def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, description: str = DESCRIPTION) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clippings", description=description)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in modules:
-        importlib.import_module(name).register(sub)
-    return parser
+def build_parser(areas: Sequence[ModuleType] = AREAS) -> argparse.ArgumentParser:
+    return commands.build_parser(areas, DESCRIPTION)
 
 
-def main(argv: list[str] | None = None, modules: tuple[str, ...] = COMMAND_MODULES,
-         description: str = DESCRIPTION) -> int:
-    args = build_parser(modules, description).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-    )
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # says which SIMD build it picked, at INFO
-    try:
-        return int(args.func(args) or 0)
-    except ClippingsError as exc:
-        print(f"clippings {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+def main(argv: Sequence[str] | None = None) -> int:
+    return commands.run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,19 @@
-"""`clippings export`: a training checkpoint -> a served model folder, verified."""
+"""`clippings export`: a training checkpoint -> a served model folder, verified and calibrated.
+
+Two steps: convert (ONNX graphs, variants, the parity gate against PyTorch) then calibrate
+(image weight and thresholds through the exported graph); the manifest is written once, whole.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from clippings.runtime.manifest import Manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clippings.export.onnx_export import export_model
-
     variants = ("fp32",) + (("fp16",) if args.fp16 else ()) + (("int8",) if args.int8 else ())
     m = export_model(args.checkpoint, args.out, args.data, name=args.name, variants=variants,
                      link_threshold=args.link_threshold, dedup_threshold=args.dedup_threshold)
@@ -33,3 +41,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"{variant}: max_abs_diff={p['max_abs_diff']:.2e} min_cosine={p['min_cosine']:.6f}")
     print(f"exported {m.name} version {m.version} to {args.out} (thresholds: {m.thresholds})")
     return 0
+
+
+def export_model(
+    checkpoint: Path, out_dir: Path, data_dir: Path | None = None, name: str | None = None, variants: tuple[str, ...] = ("fp32",),
+    link_threshold: float | None = None, dedup_threshold: float | None = None, n_verify: int = 256,
+) -> Manifest:
+    """Checkpoint -> out_dir with the graphs and their manifest; out_dir is replaced only when
+    every step passed."""
+    # Heavy imports (torch, ONNX) when an export runs, not when the CLI lists its commands.
+    from clippings.data.dataset import load_dataset
+    from clippings.export.calibrate import UNTUNED_THRESHOLDS, Decision, calibrate, verification_data
+    from clippings.export.convert import convert
+    from clippings.models.factory import load_checkpoint
+    from clippings.runtime.onnx_model import OnnxEmbedder
+    from clippings.runtime.preprocess import load_image
+
+    model, cfg, ckpt = load_checkpoint(checkpoint)
+    records = load_dataset(verification_data(ckpt.get("train_config", {}), data_dir)).records
+    images = [load_image(r.image) if r.image else None for r in records]
+    texts = [r.text for r in records]
+    untuned = Decision(cfg.image_weight, UNTUNED_THRESHOLDS)
+    with _staged(out_dir) as staging:
+        graphs = convert(model, cfg, staging, variants, name, untuned.image_weight, untuned.thresholds,
+                         images[:n_verify], texts[:n_verify])
+        emb = OnnxEmbedder(staging, providers=["CPUExecutionProvider"], manifest=graphs)
+        decision = calibrate(emb, records, images, texts, untuned, link_threshold, dedup_threshold)
+        manifest = graphs.model_copy(update=decision.manifest_fields())
+        manifest.save(staging)
+    return manifest
+
+
+@contextmanager
+def _staged(final_dir: Path) -> Iterator[Path]:
+    """A folder beside final_dir that replaces it when the block succeeds: a failed export
+    leaves the old model intact."""
+    staging = final_dir.parent / f".{final_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    yield staging
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    staging.rename(final_dir)

@@ -19,7 +19,11 @@ def pool(
     image_present: torch.Tensor | None = None,  # (B,) 0/1
     text_present: torch.Tensor | None = None,  # (B,) 0/1
 ) -> torch.Tensor:
-    """normalize(w * img + (1 - w) * txt), the paper's pooled embedding; a missing modality drops out."""
+    """normalize(w * img + (1 - w) * txt), the paper's pooled embedding; a missing modality drops out.
+
+    The torch mirror of `clippings.runtime.onnx_model.pool`, which defines what is served; this
+    one exists only so training can backpropagate through the pooling (tests/test_model.py ties
+    the two). Change them together."""
     wi = image_weight if image_present is None else image_weight * image_present[:, None]
     wt = (1.0 - image_weight) if text_present is None else (1.0 - image_weight) * text_present[:, None]
     return F.normalize(wi * image_emb + wt * text_emb, dim=-1)

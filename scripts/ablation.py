@@ -19,7 +19,7 @@ from pathlib import Path
 from clippings.data.dataset import load_dataset
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.evaluation.evaluate import evaluate_dedup, evaluate_link
-from clippings.export.onnx_export import export_model
+from clippings.export.cli import export_model
 
 
 def score(model_dir: Path, test: Path) -> dict:

@@ -123,6 +123,9 @@ class LinkerSettings(ServiceSettings):
     search: Literal["range", "knn"] = "range"  # range: exact single linkage; knn: top-k only
     knn_k: int = Field(32, ge=1, le=4096)
     faiss_threads: int = Field(1, ge=1)
+    # With search="knn": a block of at least this many vectors moves to the GPU when FAISS has one
+    # (the gpu extra); 0: CPU only. Range search stays on the CPU (FAISS has none on GPU).
+    faiss_gpu_min_vectors: int = Field(0, ge=0)
     neighbours_in_event: int = Field(5, ge=0, le=100)
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # rediss:// for TLS
     redis_username: str | None = None

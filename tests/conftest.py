@@ -98,7 +98,7 @@ def news_model() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_feed() -> Path:
-    from clippings.services.cli import SAMPLE_FEED
+    from clippings.services.local.cli import SAMPLE_FEED
 
     return SAMPLE_FEED
 

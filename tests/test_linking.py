@@ -7,7 +7,9 @@ from clippings.evaluation.baselines import jaccard_similarity, levenshtein_simil
 from clippings.data.dataset import Dataset, Record
 from clippings.runtime.onnx_model import OnnxEmbedder, l2_normalize, pool
 from clippings.evaluation.evaluate import dedup_report, evaluate_dedup, evaluate_link
-from clippings.evaluation.linking import cluster_dense, single_linkage, top1, tune_dedup_threshold
+from clippings.evaluation.linking import (
+    cluster_dense, grid_search, single_linkage, top1, tune_dedup_threshold, tune_link_threshold,
+)
 
 
 def unit(*rows):
@@ -44,6 +46,22 @@ def test_tune_dedup_threshold_recovers_clusters():
     v = l2_normalize(centres[ents] + 0.05 * rng.normal(size=(30, 16)).astype(np.float32))
     threshold, ari = tune_dedup_threshold(v, [str(e) for e in ents])
     assert ari == pytest.approx(1.0) and 0.3 <= threshold < 1.0
+
+
+def test_grid_search_keeps_the_first_of_equal_scores():
+    """The one grid search behind every threshold and weight: the best score wins, the grid's
+    order breaks ties, and the value comes back as given (not cast to float32)."""
+    assert grid_search([0.1, 0.2, 0.3, 0.4], {0.1: 0.2, 0.2: 0.7, 0.3: 0.7, 0.4: 0.1}.get) == (0.2, 0.7)
+    assert grid_search([0.3, 0.2], {0.2: 0.7, 0.3: 0.7}.get) == (0.3, 0.7)
+    assert grid_search(np.array([0.7]), lambda t: float(np.float32(0.7) >= t)) == (0.7, 0.0)  # float64 cut
+
+
+def test_tune_link_threshold_maximises_decision_accuracy():
+    # Right links at 0.9 and 0.8, a wrong one at 0.6 whose entity is in the corpus, a query not
+    # in the corpus at 0.5: every cut in (0.5, 0.8] gets 3 of 4; ties go to the lowest.
+    sims = np.array([0.9, 0.8, 0.6, 0.5], np.float32)
+    threshold, acc = tune_link_threshold(sims, np.array([True, True, False, False]), np.array([True, True, True, False]))
+    assert threshold == 0.51 and acc == 0.75
 
 
 def test_top1_finds_nearest():

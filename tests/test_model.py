@@ -75,3 +75,23 @@ def test_loading_a_non_checkpoint_is_a_clear_error(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ModelError, match="not a clippings checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("w", [0.0, 0.4, 0.5, 1.0])
+def test_torch_pool_mirrors_the_served_pool(w):
+    """Training pools with the torch mirror, serving with the runtime's NumPy pool: the same
+    towers give the same vectors, with both modalities, one missing, and none."""
+    from clippings.models.biencoder import pool as torch_pool
+    from clippings.runtime.onnx_model import l2_normalize, pool
+
+    rng = np.random.default_rng(3)
+    img = l2_normalize(rng.standard_normal((4, 16))).astype(np.float32)  # (N, D)
+    txt = l2_normalize(rng.standard_normal((4, 16))).astype(np.float32)
+    ip = np.array([1, 0, 1, 0], np.float32)  # rows: both, text only, image only, neither
+    tp = np.array([1, 1, 0, 0], np.float32)
+    served = pool(img, txt, ip, tp, w)
+    trained = torch_pool(torch.from_numpy(img), torch.from_numpy(txt), w, torch.from_numpy(ip), torch.from_numpy(tp))
+    assert np.allclose(trained.numpy(), served, atol=1e-6)
+    assert np.allclose(served[3], 0.0)  # nothing to pool: a zero vector, not NaN
+    every = torch_pool(torch.from_numpy(img), torch.from_numpy(txt), w)  # training's exemplars: all present
+    assert np.allclose(every.numpy(), pool(img, txt, np.ones(4), np.ones(4), w), atol=1e-6)

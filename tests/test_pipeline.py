@@ -14,7 +14,8 @@ import torch
 
 from clippings.data.dataset import load_dataset
 from clippings.data.synth.generate import generate
-from clippings.runtime.onnx_model import Manifest, OnnxEmbedder
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.errors import ExportError
 from clippings.models.factory import create_model, load_checkpoint
 from clippings.runtime.preprocess import load_image, make_tokenizer, prepare_images
@@ -83,7 +84,7 @@ def test_export_gate_refuses_a_graph_that_is_not_the_model(tiny):
     """The parity gate passes the exported graphs against their checkpoint, and refuses them
     against another model of the same architecture, and against the same model nudged (its
     vectors about 2% off: past fp32's tolerance)."""
-    from clippings.export.onnx_export import check_parity
+    from clippings.export.convert import check_parity
 
     model, cfg, _ = load_checkpoint(tiny / "run" / "best.pt")
     records = load_dataset(tiny / "val").records[:32]
@@ -104,12 +105,28 @@ def test_export_gate_refuses_a_graph_that_is_not_the_model(tiny):
         check_parity(nudged, tiny / "model", ["fp32"], images, texts)
 
 
+def test_export_writes_the_calibration_of_its_own_graph(tiny):
+    """The manifest, written once at the end, carries what calibrate finds on the run's val
+    data through the exported graph; a given threshold wins; no staging folder is left."""
+    from clippings.export.calibrate import UNTUNED_THRESHOLDS, Decision, calibrate
+
+    manifest = Manifest.load(tiny / "model")
+    records = load_dataset(tiny / "val").records
+    images, texts = [load_image(r.image) if r.image else None for r in records], [r.text for r in records]
+    emb = OnnxEmbedder(tiny / "model", providers=["CPUExecutionProvider"])
+    decision = calibrate(emb, records, images, texts, Decision(0.5, UNTUNED_THRESHOLDS))
+    assert (manifest.image_weight, manifest.thresholds) == (decision.image_weight, decision.thresholds)
+    forced = calibrate(emb, records, images, texts, Decision(0.5, UNTUNED_THRESHOLDS), link_threshold=0.42)
+    assert forced.thresholds == {"link": 0.42, "dedup": decision.thresholds["dedup"]}
+    assert not (tiny / ".model.partial").exists()
+
+
 def test_exported_model_serves_the_training_preprocessing(tiny):
     from clippings.training.data import encode_records
 
     _, cfg, _ = load_checkpoint(tiny / "run" / "best.pt")
     emb = OnnxEmbedder(tiny / "model")
-    assert emb.manifest.preprocess == cfg.preprocess.to_dict() and emb.preprocess == cfg.preprocess
+    assert emb.manifest.preprocess.to_dict() == cfg.preprocess.to_dict() and emb.preprocess == cfg.preprocess
     records = [r for r in load_dataset(tiny / "val").records if r.image is not None][:32]
     trained = encode_records(records, cfg.preprocess, make_tokenizer(cfg.preprocess, cfg.hf_path)).pixels.numpy()
     served, _ = prepare_images([load_image(r.image) for r in records], emb.preprocess)

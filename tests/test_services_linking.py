@@ -18,7 +18,7 @@ from clippings.services.errors import SnapshotError
 from clippings.services.linker.partition import PartitionState
 from clippings.services.schemas import EmbeddedClipping, KafkaPosition, LinkEvent
 from clippings.services.linker.snapshot import SnapshotStore
-from clippings.services.linker.store import RedisState, redis_client
+from clippings.services.linker.store import RedisState, link_bytes, redis_client
 
 DIM = 16
 TOPIC = "clippings.embedded"
@@ -117,11 +117,11 @@ def test_replay_with_recorded_decisions_rebuilds_the_same_state_without_deciding
     items = items_of(vectors, np.random.default_rng(3).permutation(len(vectors)))
     first = new_state()
     outcomes = run(first, items, iter(lambda: 7, None), rule())
-    recorded = {o.item.event.id: o.payload for o in outcomes}
+    recorded = {o.item.event.id: link_bytes(o) for o in outcomes}
     again = new_state()
     replayed = run(again, items, iter(lambda: 5, None), rule(), recorded=recorded)
     assert all(o.fresh is None for o in replayed)
-    assert [o.payload for o in replayed] == [o.payload for o in outcomes]
+    assert [link_bytes(o) for o in replayed] == [link_bytes(o) for o in outcomes]
     assert again.clip_entity == first.clip_entity and again.parent == first.parent and again.seq == first.seq
     assert len(again.blocks["b"]) == len(vectors)
 
@@ -131,13 +131,13 @@ def test_a_repeated_clipping_is_re_emitted_not_added():
     state = new_state()
     items = items_of(vectors, np.arange(6))
     first = run(state, items, iter(lambda: 6, None), rule())
-    recorded = {o.item.event.id: o.payload for o in first}
+    recorded = {o.item.event.id: link_bytes(o) for o in first}
     repeat = run(state, items[2:4] + items[2:3], iter(lambda: 3, None), rule(), recorded=recorded)
-    assert [o.payload for o in repeat] == [first[2].payload, first[3].payload, first[2].payload]
+    assert [link_bytes(o) for o in repeat] == [link_bytes(first[2]), link_bytes(first[3]), link_bytes(first[2])]
     assert all(o.fresh is None for o in repeat) and len(state.blocks["b"]) == 6
     # Redis lost the record: the state still answers with the same entity, and nothing is added.
     lost = run(state, items[2:3], iter(lambda: 1, None), rule())
-    assert LinkEvent.model_validate_json(lost[0].payload).entity_id == first[2].fresh.entity_id
+    assert LinkEvent.model_validate_json(link_bytes(lost[0])).entity_id == first[2].fresh.entity_id
     assert len(state.blocks["b"]) == 6
 
 
@@ -145,10 +145,10 @@ def test_recorded_decision_of_another_partition_is_only_re_emitted():
     vectors = clustered(6)[:3]
     elsewhere = PartitionState(TOPIC, 1, DIM, "Flat", "v1")
     out = run(elsewhere, items_of(vectors, np.arange(3), partition=1), iter(lambda: 3, None), rule())
-    recorded = {o.item.event.id: o.payload for o in out}
+    recorded = {o.item.event.id: link_bytes(o) for o in out}
     here = new_state()
     again = run(here, items_of(vectors, np.arange(3)), iter(lambda: 3, None), rule(), recorded=recorded)
-    assert [o.payload for o in again] == [o.payload for o in out]
+    assert [link_bytes(o) for o in again] == [link_bytes(o) for o in out]
     assert "b" not in here.blocks or len(here.blocks["b"]) == 0
 
 
@@ -194,6 +194,42 @@ def test_snapshot_round_trip(tmp_path):
     (pdir / current / "state.json").write_text("{broken")
     with pytest.raises(SnapshotError):
         store.load(TOPIC, 0, "v1", DIM, "Flat")
+
+
+def test_entities_union_find_merges_into_the_given_root_and_lists_what_moved():
+    from clippings.services.linker.partition import Entities
+
+    ents = Entities()
+    for seq, e in enumerate("abcd"):
+        ents.add(e, seq)
+    assert ents.merge("a", "b") == ["b"]
+    assert ents.merge("c", "d") == ["d"]
+    assert ents.merge("a", "c") == ["c", "d"]  # c and what it had absorbed
+    assert {e: ents.root(e) for e in "abcd"} == dict.fromkeys("abcd", "a") and len(ents) == 1
+    assert ents.oldest({"a", "c"}) == "a"
+    # A reader of link events adds entities as it meets them.
+    assert ents.union("x", "y") == "x" and ents.find("y") == "x" and ents.find("z") == "z" and len(ents) == 3
+
+
+def test_recovery_replays_up_to_the_committed_offset(tmp_path):
+    from confluent_kafka import OFFSET_BEGINNING
+
+    from clippings.services.linker.recovery import Recovery
+
+    counted = []
+    recovery = Recovery(SnapshotStore(tmp_path), DIM, "Flat", "v1", every_events=4, interval_s=3600,
+                        count=counted.append)
+    state = recovery.restore(TOPIC, 0, committed=3)  # no snapshot: from the start
+    assert Recovery.start_offset(state) == OFFSET_BEGINNING and not recovery.ready
+    assert [recovery.emits(0, o) for o in range(5)] == [False, False, False, True, True]
+    run(state, items_of(clustered(1), np.arange(3)), iter([3]), rule())
+    recovery.advanced(state, 3)
+    assert recovery.ready and state.next_offset == 3
+    recovery.release(state, 0, snapshot=True)  # revoked: snapshotted
+    assert counted == ["ok"]
+    again = recovery.restore(TOPIC, 0, committed=3)
+    assert again.next_offset == 3 and Recovery.start_offset(again) == 3 and recovery.ready
+    assert again.clip_entity == state.clip_entity
 
 
 def test_redis_records_assignments_membership_and_merges(redis_url, redis_prefix):
@@ -292,13 +328,13 @@ def test_a_decision_re_emitted_from_the_state_keeps_its_entity_and_flag(caplog):
     # Redis lost both records: the state answers, with the same entity and the same flag.
     again = run(state, items, iter([2]), rule())
     for o, before in zip(again, first):
-        link = LinkEvent.model_validate_json(o.payload)
+        link = LinkEvent.model_validate_json(link_bytes(o))
         assert (link.entity_id, link.is_duplicate) == (before.fresh.entity_id, before.fresh.is_duplicate)
     assert "decision_missing_in_redis" in caplog.text
     # A replay of recorded decisions onto an empty state is consistent: nothing to report.
     caplog.clear()
-    replayed = run(new_state(), items, iter([1, 1]), rule(), recorded={o.item.event.id: o.payload for o in first})
-    assert [o.payload for o in replayed] == [o.payload for o in first]
+    replayed = run(new_state(), items, iter([1, 1]), rule(), recorded={o.item.event.id: link_bytes(o) for o in first})
+    assert [link_bytes(o) for o in replayed] == [link_bytes(o) for o in first]
     assert "state_mismatch" not in caplog.text
 
 
@@ -316,5 +352,5 @@ def test_one_clipping_in_two_partitions_of_one_batch_is_decided_once():
     out = decide_partitions(states, {0: p0, 1: p1}, {}, rule(), now_ms=3)
     x0, x1 = out[0][0], out[1][1]
     assert x0.fresh is not None and x0.fresh.entity_id == "e-x"
-    assert x1.fresh is None and x1.payload == x0.payload  # re-emitted, as a later batch would
+    assert x1.fresh is None and link_bytes(x1) == link_bytes(x0)  # re-emitted, as a later batch would
     assert not states[1].knows("x") and len(states[1].blocks["q"]) == 1

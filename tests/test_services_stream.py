@@ -96,6 +96,23 @@ def png(size, color=(90, 90, 90)) -> bytes:
     return buf.getvalue()
 
 
+def test_the_embedder_assembles_its_batch_as_eval_does(news_model, sample_feed):
+    """The service preprocesses images in its decode pool, then OnnxEmbedder.assemble: the same
+    arrays as OnnxEmbedder.prepare (eval, export) gives for the same clippings."""
+    from clippings.runtime.onnx_model import OnnxEmbedder
+    from clippings.runtime.preprocess import prepare_image
+
+    emb = OnnxEmbedder(news_model)
+    records = load_dataset(sample_feed).records[:6]
+    images = [Image.open(r.image) if r.image else None for r in records]
+    images[1] = None  # a clipping without an image: zeros, and absent for pooling
+    texts = [r.text or "" for r in records]
+    served = emb.assemble([None if img is None else prepare_image(img, emb.preprocess) for img in images], texts)
+    for got, want in zip(served, emb.prepare(images, texts)):
+        np.testing.assert_array_equal(got, want)
+    assert served[1][1] == 0 and served[1].sum() == len(records) - sum(img is None for img in images)
+
+
 def test_dead_letters_for_each_kind_of_bad_input(run_service, kafka_bootstrap, topics, topic_reader,
                                                  news_model, tmp_path):
     noise = io.BytesIO()

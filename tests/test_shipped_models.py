@@ -11,7 +11,8 @@ from PIL import Image
 
 from clippings.data.dataset import Record, load_dataset
 from clippings.data.synth.generate import generate
-from clippings.runtime.onnx_model import SHIPPED_MODELS_DIR, Manifest, OnnxEmbedder, pool, shipped_models
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.onnx_model import SHIPPED_MODELS_DIR, OnnxEmbedder, pool, shipped_models
 from clippings.evaluation.evaluate import evaluate_dedup, evaluate_link
 from clippings.models.config import preset
 from clippings.runtime.preprocess import load_image, make_tokenizer, prepare_image
@@ -29,7 +30,7 @@ def real_clippings(name: str) -> list[Record]:
     for jp-firms also a vertical crop that is reflowed): the sample feed's first photos, or three
     crops made by `clippings synth jp-firms --task link --entities 6 --seed 5`, kept in tests/golden."""
     if name == "news":
-        from clippings.services.cli import SAMPLE_FEED
+        from clippings.services.local.cli import SAMPLE_FEED
 
         photos = [r for r in load_dataset(SAMPLE_FEED).records if r.image is not None]
         return [r for r in photos if not 1 / 1.2 < aspect(r) < 1.2][:6]  # the model's input is square
@@ -104,7 +105,7 @@ def test_served_preprocessing_is_the_training_preprocessing(name):
 
     trained_cfg = preset(TRAINED_WITH[name]).preprocess
     emb = OnnxEmbedder(name)
-    assert emb.manifest.preprocess == trained_cfg.to_dict()  # the manifest carries training's settings
+    assert emb.manifest.preprocess.to_dict() == trained_cfg.to_dict()  # the manifest carries training's settings
     assert emb.preprocess == trained_cfg  # ... and the service reads all of them back
     records = real_clippings(name)
     trained = encode_records(records, trained_cfg, make_tokenizer(trained_cfg, None)).pixels.numpy()  # float16

@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 from clippings.cli import build_parser
-from clippings.services.cli import SAMPLE_FEED
+from clippings.services.local import cli as local_cli
+from clippings.services.local.cli import SAMPLE_FEED
 from clippings.services.local.feed import load_feed
 
 SMOKE = Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "smoke" / "smoke.yaml"
@@ -21,7 +22,7 @@ def container_args() -> dict[str, list[str]]:
 
 
 def test_the_smoke_job_waits_for_exactly_the_sample_feed():
-    parser = build_parser(("clippings.services.cli",))
+    parser = build_parser((local_cli,))
     args = container_args()
     replay, tail = parser.parse_args(args["replay"]), parser.parse_args(args["tail"])
     assert replay.dataset.parts[-3:] == ("clippings", "assets", "sample_feed") and tail.labels == replay.dataset

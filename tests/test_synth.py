@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from clippings.data.dataset import load_dataset
-from clippings.data.synth.generate import generate, register
+from clippings.data.synth.cli import register
+from clippings.data.synth.generate import generate
 from clippings.data.synth.fonts import HELDOUT_FONTS, TRAIN_FONTS, FontFace, check_fonts, missing_glyphs
 from clippings.data.synth.names import firm_names, name_characters
 from clippings.data.synth.ocr import char_error_rate, ocr_text

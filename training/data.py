@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from clippings.data.dataset import Record
 from clippings.errors import DatasetError
-from clippings.runtime.preprocess import PreprocessConfig, Tokenizer, load_image, prepare_image
+from clippings.runtime.preprocess import PreprocessConfig, Tokenizer, load_image, prepare_image, stack_images
 
 
 @dataclass
@@ -40,27 +40,34 @@ class EncodedRecords:
         )
 
 
+def _prepared(r: Record, cfg: PreprocessConfig) -> np.ndarray | None:
+    if r.image is None:
+        return None
+    try:
+        return prepare_image(load_image(r.image), cfg)
+    except Exception as exc:  # noqa: BLE001 (Pillow raises many types on bad files)
+        raise DatasetError(f"{r.origin or r.id}: image {r.image} cannot be read: "
+                           f"{type(exc).__name__}: {exc}") from None
+
+
 def encode_records(
-    records: Sequence[Record], cfg: PreprocessConfig, tokenizer: Tokenizer, desc: str = "preprocess"
+    records: Sequence[Record], cfg: PreprocessConfig, tokenizer: Tokenizer, desc: str = "preprocess",
+    chunk: int = 512,
 ) -> EncodedRecords:
+    """Every record through the serving path's preprocessing and batch assembly (stack_images),
+    a chunk at a time, kept as float16 to halve the memory of a whole training set."""
     n = len(records)
     pixels = np.zeros((n, cfg.channels, cfg.image_height, cfg.image_width), np.float16)
     image_present = np.zeros(n, np.float32)
     text_ids, text_present = tokenizer([r.text for r in records])
-
-    def one(i: int) -> None:
-        r = records[i]
-        if r.image is not None:
-            try:
-                pixels[i] = prepare_image(load_image(r.image), cfg)
-            except Exception as exc:  # noqa: BLE001 (Pillow raises many types on bad files)
-                raise DatasetError(f"{r.origin or r.id}: image {r.image} cannot be read: "
-                                   f"{type(exc).__name__}: {exc}") from None
-            image_present[i] = 1.0
-
     # PIL decodes with the GIL released, so threads overlap decoding on both cores.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(tqdm(pool.map(one, range(n)), total=n, desc=desc, unit="rec", leave=False))
+    with ThreadPoolExecutor(max_workers=4) as pool, tqdm(total=n, desc=desc, unit="rec", leave=False) as bar:
+        for s in range(0, n, chunk):
+            part = records[s : s + chunk]
+            batch, present = stack_images(list(pool.map(lambda r: _prepared(r, cfg), part)), cfg)
+            pixels[s : s + len(part)] = batch
+            image_present[s : s + len(part)] = present
+            bar.update(len(part))
     return EncodedRecords(
         ids=[r.id for r in records],
         entities=[r.entity for r in records],

@@ -13,10 +13,18 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Protocol, TypeVar
 
 from clippings.errors import DatasetError
 
 SPLITS = ("train", "corpus", "query", "val", "test")
+
+
+class _HasId(Protocol):
+    id: str
+
+
+R = TypeVar("R", bound=_HasId)
 
 
 @dataclass(frozen=True)
@@ -48,13 +56,51 @@ class Dataset:
         raise DatasetError(f"{self.root}: no corpus+query (link) or test (dedup) split")
 
 
-def _parse_line(root: Path, line: str) -> Record:
+MAX_PROBLEMS_SHOWN = 50
+
+
+def _decode(line: str) -> dict:
     try:
         obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"broken JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
+        raise ValueError(f"broken JSON: {getattr(exc, 'msg', type(exc).__name__)}") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
+    return obj
+
+
+def read_jsonl(jsonl: Path, parse: Callable[[dict, int], R]) -> list[R]:
+    """The records of a JSON-lines file, in order: `parse(object, line number)` makes each
+    (a ValueError marks the line bad). Blank lines are skipped; a bad line, a duplicate id or
+    an empty file raise one DatasetError naming every problem by file and line (the first 50)."""
+    records: list[R] = []
+    problems: list[str] = []
+    first_line: dict[str, int] = {}
+    with jsonl.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = parse(_decode(line), lineno)
+            except ValueError as exc:
+                problems.append(f"{jsonl}:{lineno}: {exc}")
+                continue
+            if rec.id in first_line:
+                problems.append(f"{jsonl}:{lineno}: duplicate id {rec.id!r} (first on line {first_line[rec.id]})")
+                continue
+            first_line[rec.id] = lineno
+            records.append(rec)
+    if problems:
+        shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
+        extra = len(problems) - MAX_PROBLEMS_SHOWN
+        more = f"\n  ... and {extra} more" if extra > 0 else ""
+        raise DatasetError(f"{len(problems)} bad record(s):\n  {shown}{more}")
+    if not records:
+        raise DatasetError(f"{jsonl}: no records")
+    return records
+
+
+def _parse_record(root: Path, obj: dict) -> Record:
     rid = obj.get("id")
     if not isinstance(rid, str) or not rid:
         raise ValueError("'id' must be a non-empty string")
@@ -87,27 +133,8 @@ def load_dataset(path: str | Path) -> Dataset:
     jsonl = root / "records.jsonl"
     if not jsonl.is_file():
         raise DatasetError(f"{root}: no records.jsonl (expected a dataset folder)")
-    records: list[Record] = []
-    problems: list[str] = []
-    first_line: dict[str, int] = {}
-    with jsonl.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = dataclasses.replace(_parse_line(root, line), origin=f"{jsonl}:{lineno}", line=lineno)
-            except ValueError as exc:
-                problems.append(f"{jsonl}:{lineno}: {exc}")
-                continue
-            if rec.id in first_line:
-                problems.append(f"{jsonl}:{lineno}: duplicate id {rec.id!r} (first on line {first_line[rec.id]})")
-                continue
-            first_line[rec.id] = lineno
-            records.append(rec)
-    if problems:
-        shown = "\n  ".join(problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise DatasetError(f"{len(problems)} bad record(s):\n  {shown}{more}")
-    if not records:
-        raise DatasetError(f"{jsonl}: no records")
-    return Dataset(root, records)
+
+    def parse(obj: dict, lineno: int) -> Record:
+        return dataclasses.replace(_parse_record(root, obj), origin=f"{jsonl}:{lineno}", line=lineno)
+
+    return Dataset(root, read_jsonl(jsonl, parse))

@@ -16,7 +16,9 @@ from clippings.data.dataset import Dataset, Record
 from clippings.runtime.onnx_model import OnnxEmbedder, pool
 from clippings.errors import DatasetError
 from clippings.evaluation.plots import plot_dedup_scores, plot_link_scores
-from clippings.evaluation.linking import cluster_dense, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold
+from clippings.evaluation.linking import (
+    cluster_dense, grid_search, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold,
+)
 from clippings.evaluation.scoring import WEIGHT_GRID, dedup_scores, link_decision_accuracy, link_scores
 from clippings.runtime.preprocess import load_image
 
@@ -100,8 +102,7 @@ def dedup_report(v_towers: Towers, t_towers: Towers, val: Sequence[Record], test
         return {"ari": s["ari"], "threshold": s["threshold"], "image_weight": w, "val_ari": s["val_ari"]}
 
     # w is tuned on val alone; test is scored once, at the chosen (w, threshold).
-    by_w = {float(w): tune_dedup_threshold(pool(*v_towers, float(w)), v_ent) for w in WEIGHT_GRID}
-    best_w = max(by_w, key=lambda w: by_w[w][1])
+    best_w, _ = grid_search(WEIGHT_GRID, lambda w: tune_dedup_threshold(pool(*v_towers, float(w)), v_ent)[1])
     metrics = {"clippings": score(best_w), "image_only": score(1.0), "text_only": score(0.0)}
     for name, fn in STRING_METHODS.items():
         t, val_ari = tune_dense_threshold(fn([r.text for r in val], [r.text for r in val]), v_ent)

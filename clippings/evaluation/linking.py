@@ -4,7 +4,7 @@ threshold tuning. The online linker must agree with `single_linkage` (a test che
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import faiss
 import numpy as np
@@ -49,6 +49,21 @@ def labels_of(entities: Sequence[str | None]) -> np.ndarray:
     return out
 
 
+def grid_search(grid: Iterable[float], score: Callable[[float], float]) -> tuple[float, float]:
+    """The grid value with the highest score -> (value, score). Ties go to the earliest value,
+    so a grid's order is its tie-break; scores at or below -1 (ARI's floor) never win over
+    the first value."""
+    # The values go to score as given: a NumPy float64 compares with float32 cosines in float64,
+    # where a Python float would be cast down to float32 (NEP 50) and move the cut.
+    grid = list(grid)
+    best = (float(grid[0]), -1.0)
+    for v in grid:
+        s = float(score(v))
+        if s > best[1]:
+            best = (float(v), s)
+    return best
+
+
 def tune_dedup_threshold(
     vectors: np.ndarray, entities: Sequence[str | None], grid: np.ndarray | None = None
 ) -> tuple[float, float]:
@@ -56,13 +71,12 @@ def tune_dedup_threshold(
     grid = np.round(np.arange(0.30, 0.991, 0.01), 2) if grid is None else grid
     truth = labels_of(entities)
     rows, cols, sims = _edges_at_or_above(vectors, float(grid.min()))
-    best = (float(grid[0]), -1.0)
-    for t in grid:
+
+    def ari(t: float) -> float:
         keep = sims >= t
-        ari = adjusted_rand_score(truth, _components(len(vectors), rows[keep], cols[keep]))
-        if ari > best[1]:
-            best = (float(t), float(ari))
-    return best
+        return adjusted_rand_score(truth, _components(len(vectors), rows[keep], cols[keep]))
+
+    return grid_search(grid, ari)
 
 
 def top1(queries: np.ndarray, corpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,13 +103,8 @@ def tune_link_threshold(
     """The "no match" cut on the top-1 cosine that maximises decision accuracy over all
     queries: a query is right when it links to its entity, or when it links to nothing and its
     entity is not in the corpus. -> (threshold, accuracy)."""
-    best = (0.0, -1.0)
-    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
-        link = best_sims >= t
-        acc = float(np.mean(np.where(link, correct, ~in_corpus)))
-        if acc > best[1]:
-            best = (float(t), acc)
-    return best
+    return grid_search(np.round(np.arange(0.0, 1.0, 0.01), 2),
+                       lambda t: np.mean(np.where(best_sims >= t, correct, ~in_corpus)))
 
 
 def cluster_dense(sim: np.ndarray, threshold: float) -> np.ndarray:
@@ -106,9 +115,5 @@ def cluster_dense(sim: np.ndarray, threshold: float) -> np.ndarray:
 
 def tune_dense_threshold(sim: np.ndarray, entities: Sequence[str | None]) -> tuple[float, float]:
     truth = labels_of(entities)
-    best = (0.0, -1.0)
-    for t in np.round(np.arange(0.05, 1.0, 0.025), 3):
-        ari = adjusted_rand_score(truth, cluster_dense(sim, t))
-        if ari > best[1]:
-            best = (float(t), float(ari))
-    return best
+    return grid_search(np.round(np.arange(0.05, 1.0, 0.025), 3),
+                       lambda t: adjusted_rand_score(truth, cluster_dense(sim, t)))

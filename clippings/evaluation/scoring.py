@@ -9,7 +9,9 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from clippings.evaluation.linking import labels_of, single_linkage, top1, top1_accuracy, tune_dedup_threshold, tune_link_threshold
+from clippings.evaluation.linking import (
+    grid_search, labels_of, single_linkage, top1, top1_accuracy, tune_dedup_threshold, tune_link_threshold,
+)
 
 
 def link_scores(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None]) -> dict:
@@ -69,14 +71,13 @@ def tune_serving(
 
         return pool(image_emb, text_emb, image_present, text_present, w)
 
-    order = sorted(WEIGHT_GRID, key=lambda w: abs(w - 0.5))  # max() keeps the first of equals
+    order = sorted(WEIGHT_GRID, key=lambda w: abs(w - 0.5))  # grid_search keeps the first of equals
     if {"corpus", "query"} <= set(splits):
-        by_w = {float(w): link_scores(pooled(float(w)), splits, entities) for w in order}
-        w = max(by_w, key=lambda k: by_w[k]["top1"])
+        w, _ = grid_search(order, lambda w: link_scores(pooled(float(w)), splits, entities)["top1"])
+        chosen = link_scores(pooled(w), splits, entities)
         dedup_threshold, _ = tune_dedup_threshold(pooled(w), entities)
-        return {"image_weight": w, "link": by_w[w]["threshold"], "dedup": dedup_threshold, "val_top1": by_w[w]["top1"]}
-    by_w = {float(w): tune_dedup_threshold(pooled(float(w)), entities) for w in order}
-    w = max(by_w, key=lambda k: by_w[k][1])
-    threshold, ari = by_w[w]
+        return {"image_weight": w, "link": chosen["threshold"], "dedup": dedup_threshold, "val_top1": chosen["top1"]}
+    w, _ = grid_search(order, lambda w: tune_dedup_threshold(pooled(float(w)), entities)[1])
+    threshold, ari = tune_dedup_threshold(pooled(w), entities)
     # A dedup set has no corpus: the nearest-neighbour cut is the clustering cut.
     return {"image_weight": w, "link": threshold, "dedup": threshold, "val_ari": ari}

@@ -6,7 +6,6 @@ benchmarks all go through `OnnxEmbedder`, so an offline score is a score of what
 
 from __future__ import annotations
 
-import json
 import os
 from importlib.resources import files
 from pathlib import Path
@@ -14,47 +13,13 @@ from typing import Sequence
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel
 
 from clippings.errors import ModelError
-from clippings.runtime.preprocess import PreprocessConfig, make_tokenizer, prepare_images
+from clippings.runtime.manifest import MANIFEST_NAME, Manifest
+from clippings.runtime.preprocess import make_tokenizer, prepare_image, stack_images
 
 # Through the package, not this file's folder: an editable install and a wheel lay folders out differently.
 SHIPPED_MODELS_DIR = Path(str(files("clippings").joinpath("assets", "models")))
-MANIFEST_NAME = "manifest.json"
-
-
-class Manifest(BaseModel):
-    """What a served model needs beside its weights; written by `clippings export`."""
-
-    name: str
-    version: str  # hash of the fp32 ONNX bytes: changes whenever the weights do
-    family: str
-    embedding_dim: int
-    image_weight: float
-    thresholds: dict[str, float]  # "link": top-1 no-match cut, "dedup": clustering cut (cosine)
-    preprocess: dict
-    opset: int
-    files: dict[str, str]  # variant ("fp32", "fp16", "int8") -> file name
-    inputs: list[dict]
-    outputs: list[str]
-    parity: dict[str, dict[str, float]] = {}  # variant -> {"max_abs_diff", "min_cosine"}
-    created_at: str = ""
-
-    @classmethod
-    def load(cls, model_dir: Path) -> "Manifest":
-        path = model_dir / MANIFEST_NAME
-        try:
-            return cls.model_validate_json(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"{model_dir}: no {MANIFEST_NAME}; is this an exported model?") from None
-        except ValueError as exc:
-            raise ModelError(f"{path}: invalid manifest: {exc}") from exc
-
-    def save(self, model_dir: Path) -> None:
-        (model_dir / MANIFEST_NAME).write_text(
-            json.dumps(self.model_dump(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
 
 
 def shipped_models() -> list[str]:
@@ -108,17 +73,18 @@ class OnnxEmbedder:
         variant: str = "fp32",
         providers: Sequence[str] | None = None,
         intra_op_threads: int = 0,
+        manifest: Manifest | None = None,  # not yet on disk: the export runs its graphs before writing it
     ):
         import onnxruntime as ort
 
-        self.model_dir = resolve_model(model)
-        self.manifest = Manifest.load(self.model_dir)
+        self.model_dir = Path(model) if manifest is not None else resolve_model(model)
+        self.manifest = manifest if manifest is not None else Manifest.load(self.model_dir)
         if variant not in self.manifest.files:
             raise ModelError(
                 f"{self.model_dir}: no {variant!r} variant (has {', '.join(self.manifest.files)})"
             )
         self.variant = variant
-        self.preprocess = PreprocessConfig.from_dict(self.manifest.preprocess)
+        self.preprocess = self.manifest.preprocess
         self.tokenizer = make_tokenizer(self.preprocess, self.model_dir)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_op_threads
@@ -152,8 +118,16 @@ class OnnxEmbedder:
     def prepare(
         self, images: Sequence[Image.Image | None], texts: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        pixels, image_present = prepare_images(images, self.preprocess)
-        text_ids, text_present = self.tokenizer(texts)
+        """Clippings -> pixels, image_present, text_ids, text_present: one batch for run()."""
+        return self.assemble([None if img is None else prepare_image(img, self.preprocess) for img in images], texts)
+
+    def assemble(
+        self, prepared: Sequence[np.ndarray | None], texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """prepare() for images already through prepare_image (the embedder service decodes and
+        preprocesses them in a pool): the one batch assembly that eval, export and serving share."""
+        pixels, image_present = stack_images(prepared, self.preprocess)  # (N, C, H, W), (N,)
+        text_ids, text_present = self.tokenizer(texts)  # (N, L), (N,)
         return pixels, image_present, text_ids, text_present
 
     def embed_towers(

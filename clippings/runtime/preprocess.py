@@ -13,12 +13,16 @@ from typing import Protocol, Sequence
 
 import numpy as np
 from PIL import Image
+from pydantic import ConfigDict
 
 _HASH_MULT = np.uint64(2654435761)  # Knuth's multiplicative hash: spreads CJK codepoints over buckets
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
+    # Read inside the manifest by pydantic: an unknown key fails the load instead of vanishing.
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
     image_height: int = 32
     image_width: int = 128
     channels: int = 1  # 1: grayscale (text crops), 3: RGB (photos)
@@ -35,7 +39,11 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PreprocessConfig":
-        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        """From to_dict's output (a checkpoint's config); an unknown key is an error, not dropped."""
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown preprocessing key(s) {', '.join(map(repr, unknown))}")
+        kw = dict(d)
         for k in ("mean", "std"):
             if isinstance(kw.get(k), list):
                 kw[k] = tuple(kw[k])
@@ -140,12 +148,20 @@ def prepare_images(
     images: Sequence[Image.Image | None], cfg: PreprocessConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """-> pixels (N, C, H, W) float32, image_present (N,) float32."""
-    n = len(images)
+    return stack_images([None if img is None else prepare_image(img, cfg) for img in images], cfg)
+
+
+def stack_images(
+    prepared: Sequence[np.ndarray | None], cfg: PreprocessConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """prepare_image outputs, None for no image -> pixels (N, C, H, W) float32, image_present (N,)
+    float32: the one batch assembly (a missing image is zeros, and absent for pooling)."""
+    n = len(prepared)
     pixels = np.zeros((n, cfg.channels, cfg.image_height, cfg.image_width), np.float32)
     present = np.zeros(n, np.float32)
-    for i, img in enumerate(images):
+    for i, img in enumerate(prepared):
         if img is not None:
-            pixels[i] = prepare_image(img, cfg)
+            pixels[i] = img
             present[i] = 1.0
     return pixels, present
 

@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from clippings.services.config import KafkaSettings, ServiceSettings
 from clippings.services.errors import BrokerUnavailable, DeliveryFailed
+from clippings.services.ops.deadline import wait_until
 from clippings.services.ops.logfmt import kv
 
 log = logging.getLogger(__name__)
@@ -257,11 +258,8 @@ def ensure_topics(
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerUnavailable(f"cannot create topic {name}: {exc}") from exc
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:  # creation is asynchronous on some brokers
-        if set(partitions) <= set(admin.list_topics(timeout=timeout_s).topics):
-            break
-        time.sleep(0.2)
+    # Creation is asynchronous on some brokers: wait (a bounded while) until all are listed.
+    wait_until(lambda: set(partitions) <= set(admin.list_topics(timeout=timeout_s).topics), timeout_s, 0.2)
     return created
 
 

@@ -13,6 +13,9 @@ Three kinds of record, told apart before anything is searched:
 
 A batch spanning partitions goes through decide_partitions: a clipping id met in two of them
 (two blocks) is decided by the first and counts as recorded for the others.
+
+Pure: items and state in, plain decisions out. No I/O and no wire format: the linker
+serialises decisions (store.link_bytes), and a recorded decision stays the bytes Redis holds.
 """
 
 from __future__ import annotations
@@ -21,16 +24,17 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from clippings.services.linker.index import Hits
-from clippings.services.ops.logfmt import kv
 from clippings.services.linker.partition import PartitionState, entity_id_for
-from clippings.services.schemas import EmbeddedClipping, KafkaPosition, LinkEvent, Neighbour
+from clippings.services.ops.logfmt import kv
+from clippings.services.schemas import EmbeddedClipping, KafkaPosition, LinkEvent
 
 log = logging.getLogger(__name__)
+NEW, RECORDED, KNOWN = "new", "recorded", "known"
 
 
 @dataclass(frozen=True)
@@ -49,31 +53,82 @@ class Item:
     vector: np.ndarray  # (D,) float32
 
 
+@dataclass(frozen=True)
+class Neighbour:
+    id: str
+    similarity: float  # cosine, rounded to 6 places
+    entity_id: str  # its entity before this decision
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Which entity a clipping joined, and why: the content of its link event."""
+
+    id: str
+    block: str
+    entity_id: str
+    is_duplicate: bool  # joined an existing entity
+    model_version: str
+    threshold: float
+    origin: KafkaPosition  # the clippings.embedded record decided
+    raw_ts_ms: int
+    embedded_ts_ms: int
+    linked_ts_ms: int
+    matched_id: str | None = None  # the most similar earlier clipping at or above threshold
+    similarity: float | None = None
+    neighbours: list[Neighbour] = field(default_factory=list)  # the top ones, most similar first
+    merged_entities: list[str] = field(default_factory=list)  # absorbed into entity_id by this decision
+
+
 @dataclass
 class Outcome:
     item: Item
-    payload: bytes  # the link event to emit
-    fresh: LinkEvent | None = None  # decided in this batch (None: a replayed decision)
+    decision: Decision | None = None  # what to emit, unless `recorded` is set
+    recorded: bytes | None = None  # the link event Redis holds: re-emitted verbatim
+    fresh: Decision | None = None  # decided in this batch (None: a replayed or repeated decision)
     created: str | None = None  # entity founded by this decision
     merged: list[tuple[str, list[str]]] = field(default_factory=list)  # (absorbed root, entities re-pointed)
 
 
-def _classify(state: PartitionState, items: list[Item], recorded: dict[str, bytes]) -> list[str]:
+class _Prior(Protocol):
+    """A decision made before this batch's: a parsed LinkEvent, or a Decision of another partition."""
+
+    id: str
+    entity_id: str
+    is_duplicate: bool
+    merged_entities: list[str]
+    origin: KafkaPosition
+
+
+def _classify(state: PartitionState, items: list[Item], prior: dict[str, object]) -> list[str]:
     kinds, seen = [], set()
     for it in items:
         cid = it.event.id
-        if state.knows(cid) or cid in seen:
-            kinds.append("known")
-        elif cid in recorded:
-            kinds.append("recorded")
-        else:
-            kinds.append("new")
+        kinds.append(KNOWN if state.knows(cid) or cid in seen else RECORDED if cid in prior else NEW)
         seen.add(cid)
     return kinds
 
 
-def _apply_recorded(state: PartitionState, link: LinkEvent) -> None:
-    """Replay a decision Redis holds onto the state: the same transitions as when it was made."""
+def _priors(items: list[Item], kinds: list[str], recorded: dict[str, bytes],
+            decided: dict[str, Decision]) -> dict[str, _Prior]:
+    """The earlier decisions of the recorded items, as something _apply_prior can read."""
+    return {
+        it.event.id: decided.get(it.event.id) or LinkEvent.model_validate_json(recorded[it.event.id])
+        for it, kind in zip(items, kinds) if kind == RECORDED
+    }
+
+
+def _adds(state: PartitionState, items: list[Item], kinds: list[str], priors: dict[str, _Prior]) -> list[bool]:
+    # A recorded decision made on this partition puts its vector back in this index; one made
+    # elsewhere (the clipping came again under another block) is only re-emitted.
+    here = (state.topic, state.partition)
+    return [kind == NEW or (kind == RECORDED and (priors[it.event.id].origin.topic,
+                                                  priors[it.event.id].origin.partition) == here)
+            for it, kind in zip(items, kinds)]
+
+
+def _apply_prior(state: PartitionState, link: _Prior) -> None:
+    """Replay an earlier decision onto the state: the same transitions as when it was made."""
     if link.entity_id not in state.parent:
         if link.is_duplicate:  # its entity should be here already: the state and Redis disagree
             log.error(kv("state_mismatch", id=link.id, entity=link.entity_id, partition=state.partition))
@@ -85,16 +140,85 @@ def _apply_recorded(state: PartitionState, link: LinkEvent) -> None:
     state.assign(link.id, link.entity_id)
 
 
-def _from_state(state: PartitionState, item: Item, rule: DecisionRule, now_ms: int) -> bytes:
+def _search_index(state: PartitionState, items: list[Item], kinds: list[str], rule: DecisionRule,
+                  observe_search: Callable[[float], None]) -> dict[int, Hits]:
+    """One index search per block for the new items, against the index as it was before the batch."""
+    new_by_block: dict[str, list[int]] = defaultdict(list)
+    for i, kind in enumerate(kinds):
+        if kind == NEW:
+            new_by_block[items[i].event.block].append(i)
+    hits: dict[int, Hits] = {}
+    start = time.perf_counter()
+    for block, rows in new_by_block.items():
+        found = state.block(block).search(np.stack([items[i].vector for i in rows]), rule.search,
+                                          rule.threshold, rule.knn_k)
+        hits.update(zip(rows, found))
+    observe_search(time.perf_counter() - start)
+    return hits
+
+
+class _BatchSims:
+    """Similarities to the earlier items of the batch (not in the index yet): one Gram matrix per block."""
+
+    def __init__(self, items: list[Item], adds: list[bool]):
+        self.items = items
+        self.rows: dict[str, list[int]] = defaultdict(list)  # block -> items added to its index
+        for i, add in enumerate(adds):
+            if add:
+                self.rows[items[i].event.block].append(i)
+        self.gram: dict[str, np.ndarray] = {}
+        for block, rows in self.rows.items():
+            vectors = np.stack([items[i].vector for i in rows])  # (n, D)
+            self.gram[block] = vectors @ vectors.T  # (n, n)
+        self.slot = {i: p for rows in self.rows.values() for p, i in enumerate(rows)}
+
+    def earlier(self, i: int, threshold: float) -> Hits:
+        block, p = self.items[i].event.block, self.slot[i]
+        rows, gram = self.rows[block], self.gram[block]
+        return [(self.items[rows[q]].event.id, float(gram[p, q])) for q in range(p)
+                if gram[p, q] >= np.float32(threshold)]  # compared in float32, as the index does
+
+
+def _candidates(index_hits: Hits, batch_hits: Hits, rule: DecisionRule) -> Hits:
+    found = sorted(list(index_hits) + batch_hits, key=lambda c: -c[1])
+    return found[: rule.knn_k] if rule.search == "knn" else found
+
+
+def _decide_new(state: PartitionState, it: Item, candidates: Hits, rule: DecisionRule, now_ms: int) -> Outcome:
+    """Join the entities of the candidates (merged into the oldest), or found one."""
+    cid = it.event.id
+    before = {c: state.entity_of(c) for c, _ in candidates}  # roots before this decision
+    roots = set(before.values())
+    created, merged = None, []
+    if roots:
+        entity = state.oldest(roots)
+        for other in sorted(roots - {entity}, key=lambda e: (state.seq[e], e)):
+            merged.append((other, state.merge(entity, other)))
+    else:
+        entity = created = entity_id_for(cid)
+        state.new_entity(entity, it.position.offset)
+    state.assign(cid, entity)
+    top = candidates[0] if candidates else None
+    decision = Decision(
+        id=cid, block=it.event.block, entity_id=entity, is_duplicate=bool(roots),
+        matched_id=top[0] if top else None, similarity=round(top[1], 6) if top else None,
+        neighbours=[Neighbour(c, round(s, 6), before[c]) for c, s in candidates[: rule.neighbours_in_event]],
+        merged_entities=[other for other, _ in merged], **_stamps(it, rule, now_ms),
+    )
+    return Outcome(it, decision, fresh=decision, created=created, merged=merged)
+
+
+def _stamps(it: Item, rule: DecisionRule, now_ms: int) -> dict:
+    return dict(model_version=rule.model_version, threshold=rule.threshold, origin=it.position,
+                raw_ts_ms=it.event.raw_ts_ms, embedded_ts_ms=it.event.embedded_ts_ms, linked_ts_ms=now_ms)
+
+
+def _from_state(state: PartitionState, it: Item, rule: DecisionRule, now_ms: int) -> Decision:
     """Known here but missing in Redis (Redis lost data): the decision as the state has it."""
-    cid = item.event.id
-    log.error(kv("decision_missing_in_redis", id=cid, partition=state.partition, offset=item.position.offset))
-    return LinkEvent(
-        id=cid, block=item.event.block, entity_id=state.entity_of(cid),
-        is_duplicate=state.clip_entity[cid] != entity_id_for(cid),
-        model_version=rule.model_version, threshold=rule.threshold, origin=item.position,
-        raw_ts_ms=item.event.raw_ts_ms, embedded_ts_ms=item.event.embedded_ts_ms, linked_ts_ms=now_ms,
-    ).to_bytes()
+    cid = it.event.id
+    log.error(kv("decision_missing_in_redis", id=cid, partition=state.partition, offset=it.position.offset))
+    return Decision(id=cid, block=it.event.block, entity_id=state.entity_of(cid),
+                    is_duplicate=state.clip_entity[cid] != entity_id_for(cid), **_stamps(it, rule, now_ms))
 
 
 def decide_batch(
@@ -104,108 +228,43 @@ def decide_batch(
     rule: DecisionRule,
     now_ms: int,
     observe_search: Callable[[float], None] = lambda seconds: None,
+    decided: dict[str, Decision] | None = None,  # by earlier partitions of the same batch
 ) -> list[Outcome]:
     """Decide (or replay) every item in order; updates `state`, index included. No I/O."""
-    kinds = _classify(state, items, recorded)
-    replayed = {
-        it.event.id: LinkEvent.model_validate_json(recorded[it.event.id])
-        for it, kind in zip(items, kinds) if kind == "recorded"
-    }
-    # A recorded decision made on this partition puts its vector back in this index; one made
-    # elsewhere (the clipping came again under another block) is only re-emitted.
-    adds = [
-        kind == "new"
-        or (kind == "recorded" and (replayed[it.event.id].origin.topic, replayed[it.event.id].origin.partition)
-            == (state.topic, state.partition))
-        for it, kind in zip(items, kinds)
-    ]
-
-    # One index search per block for the new items, against the index as it was before the batch.
-    hits: dict[int, Hits] = {}
-    new_by_block: dict[str, list[int]] = defaultdict(list)
-    for i, kind in enumerate(kinds):
-        if kind == "new":
-            new_by_block[items[i].event.block].append(i)
-    start = time.perf_counter()
-    for block, rows in new_by_block.items():
-        found = state.block(block).search(
-            np.stack([items[i].vector for i in rows]), rule.search, rule.threshold, rule.knn_k
-        )
-        hits.update(zip(rows, found))
-    observe_search(time.perf_counter() - start)
-
-    # Earlier items of the batch are not in the index yet: their similarities come from one
-    # Gram matrix per block.
-    adders: dict[str, list[int]] = defaultdict(list)
-    for i, add in enumerate(adds):
-        if add:
-            adders[items[i].event.block].append(i)
-    gram: dict[str, np.ndarray] = {}
-    for block, rows in adders.items():
-        vectors = np.stack([items[i].vector for i in rows])  # (n, D)
-        gram[block] = vectors @ vectors.T  # (n, n)
-    slot = {i: p for rows in adders.values() for p, i in enumerate(rows)}
-
+    decided = decided or {}
+    kinds = _classify(state, items, {**recorded, **decided})
+    priors = _priors(items, kinds, recorded, decided)
+    adds = _adds(state, items, kinds, priors)
+    hits = _search_index(state, items, kinds, rule, observe_search)
+    sims = _BatchSims(items, adds)
     outcomes: list[Outcome] = []
-    decided_now: dict[str, bytes] = {}
-    pending: dict[str, tuple[list[np.ndarray], list[str]]] = defaultdict(lambda: ([], []))
+    now: dict[str, Decision] = {}  # decided in this batch
     for i, (it, kind) in enumerate(zip(items, kinds)):
-        cid, block = it.event.id, it.event.block
-        if kind == "known":
-            payload = decided_now.get(cid) or recorded.get(cid) or _from_state(state, it, rule, now_ms)
-            outcomes.append(Outcome(it, payload))
+        cid = it.event.id
+        if kind == NEW:
+            outcomes.append(_decide_new(state, it, _candidates(hits[i], sims.earlier(i, rule.threshold), rule),
+                                        rule, now_ms))
+            now[cid] = outcomes[-1].fresh
             continue
-        if kind == "recorded":
-            payload = recorded[cid]
-            if adds[i]:
-                _apply_recorded(state, replayed[cid])
-                pending[block][0].append(it.vector)
-                pending[block][1].append(cid)
-            outcomes.append(Outcome(it, payload))
-            continue
-
-        candidates = list(hits[i])
-        rows, p = adders[block], slot[i]
-        for q in range(p):
-            sim = gram[block][p, q]  # float32
-            if sim >= np.float32(rule.threshold):
-                candidates.append((items[rows[q]].event.id, float(sim)))
-        candidates.sort(key=lambda c: -c[1])
-        if rule.search == "knn":
-            candidates = candidates[: rule.knn_k]
-        before = {c: state.entity_of(c) for c, _ in candidates}  # roots before this decision
-        roots = set(before.values())
-
-        created, merged = None, []
-        if roots:
-            entity = state.oldest(roots)
-            for other in sorted(roots - {entity}, key=lambda e: (state.seq[e], e)):
-                merged.append((other, state.merge(entity, other)))
+        if kind == RECORDED and adds[i]:
+            _apply_prior(state, priors[cid])
+        earlier = now.get(cid) or decided.get(cid)
+        if earlier is not None or cid in recorded:
+            outcomes.append(Outcome(it, earlier, recorded=None if earlier is not None else recorded[cid]))
         else:
-            entity = created = entity_id_for(cid)
-            state.new_entity(entity, it.position.offset)
-        state.assign(cid, entity)
-        link = LinkEvent(
-            id=cid, block=block, entity_id=entity, is_duplicate=bool(roots),
-            matched_id=candidates[0][0] if candidates else None,
-            similarity=round(candidates[0][1], 6) if candidates else None,
-            neighbours=[
-                Neighbour(id=c, similarity=round(s, 6), entity_id=before[c])
-                for c, s in candidates[: rule.neighbours_in_event]
-            ],
-            merged_entities=[other for other, _ in merged],
-            model_version=rule.model_version, threshold=rule.threshold, origin=it.position,
-            raw_ts_ms=it.event.raw_ts_ms, embedded_ts_ms=it.event.embedded_ts_ms, linked_ts_ms=now_ms,
-        )
-        payload = decided_now[cid] = link.to_bytes()
-        pending[block][0].append(it.vector)
-        pending[block][1].append(cid)
-        outcomes.append(Outcome(it, payload, fresh=link, created=created, merged=merged))
-
-    for block, (vectors, ids) in pending.items():
-        state.add_vectors(block, np.stack(vectors), ids)
+            outcomes.append(Outcome(it, _from_state(state, it, rule, now_ms)))
+    _add_vectors(state, items, adds)
     state.changed_since_snapshot += len(items)
     return outcomes
+
+
+def _add_vectors(state: PartitionState, items: list[Item], adds: list[bool]) -> None:
+    by_block: dict[str, list[Item]] = defaultdict(list)
+    for it, add in zip(items, adds):
+        if add:
+            by_block[it.event.block].append(it)
+    for block, its in by_block.items():
+        state.add_vectors(block, np.stack([it.vector for it in its]), [it.event.id for it in its])
 
 
 def decide_partitions(
@@ -222,9 +281,9 @@ def decide_partitions(
     first partition decides it; for the later ones its decision counts as recorded, so they
     re-emit it as a later batch or a replay would, and never mint a second entity.
     """
-    seen = dict(recorded)
+    decided: dict[str, Decision] = {}
     outcomes: dict[int, list[Outcome]] = {}
     for p, its in items.items():
-        outcomes[p] = decide_batch(states[p], its, seen, rule, now_ms, observe_search)
-        seen.update((o.fresh.id, o.payload) for o in outcomes[p] if o.fresh is not None)
+        outcomes[p] = decide_batch(states[p], its, recorded, rule, now_ms, observe_search, decided)
+        decided.update((o.fresh.id, o.fresh) for o in outcomes[p] if o.fresh is not None)
     return outcomes

@@ -1,9 +1,9 @@
 """The linker's in-memory state of one partition of clippings.embedded.
 
 Derived state: the block indexes, which entity each clipping joined, and the union-find of
-entities. Every entity maps straight to its root (merges re-point the absorbed ones), so a
-lookup is one dict read. It is rebuilt from a snapshot plus a replay of the topic, and equals
-what Redis records for the partition (see decide.py for how replays keep them equal).
+entities (Entities, also what `clippings tail` groups link events with). It is rebuilt from a
+snapshot plus a replay of the topic, and equals what Redis records for the partition (see
+decide.py for how replays keep them equal).
 """
 
 from __future__ import annotations
@@ -21,39 +21,25 @@ def entity_id_for(clipping_id: str) -> str:
 
 
 @dataclass
-class PartitionState:
-    topic: str
-    partition: int
-    dim: int
-    index_spec: str
-    model_version: str
-    next_offset: int = 0  # every record below it is reflected here
-    blocks: dict[str, BlockIndex] = field(default_factory=dict)
-    clip_entity: dict[str, str] = field(default_factory=dict)  # clipping -> entity it joined (not re-pointed)
+class Entities:
+    """The union-find of entities, kept flat: every entity maps straight to its root (a merge
+    re-points the absorbed ones), so a lookup is one dict read and a merge lists what moved,
+    which is what Redis records."""
+
     parent: dict[str, str] = field(default_factory=dict)  # entity -> root entity (roots map to themselves)
     seq: dict[str, int] = field(default_factory=dict)  # entity -> offset of its founding record: lower is older
     absorbed: dict[str, list[str]] = field(default_factory=dict)  # root -> entities merged into it
-    changed_since_snapshot: int = 0
 
-    def block(self, name: str) -> BlockIndex:
-        index = self.blocks.get(name)
-        if index is None:
-            index = self.blocks[name] = BlockIndex(self.dim, self.index_spec)
-        return index
+    def __contains__(self, entity: str) -> bool:
+        return entity in self.parent
 
-    def root(self, entity: str) -> str:
-        return self.parent[entity]
-
-    def entity_of(self, clipping_id: str) -> str:
-        return self.parent[self.clip_entity[clipping_id]]
-
-    def knows(self, clipping_id: str) -> bool:
-        return clipping_id in self.clip_entity
-
-    def new_entity(self, entity: str, seq: int) -> None:
+    def add(self, entity: str, seq: int = 0) -> None:
         self.parent[entity] = entity
         self.seq[entity] = seq
         self.absorbed[entity] = []
+
+    def root(self, entity: str) -> str:
+        return self.parent[entity]
 
     def merge(self, into: str, other: str) -> list[str]:
         """Root `other` joins root `into`; -> every entity re-pointed (other and what it had absorbed)."""
@@ -63,8 +49,76 @@ class PartitionState:
         self.absorbed[into].extend(moved)
         return moved
 
+    def find(self, entity: str) -> str:
+        """The root of an entity, added as its own root when unknown (a reader of link events)."""
+        if entity not in self.parent:
+            self.add(entity)
+        return self.parent[entity]
+
+    def union(self, a: str, b: str) -> str:
+        """Join the entities of a and b (added when unknown) into a's root -> that root."""
+        into, other = self.find(a), self.find(b)
+        if other != into:
+            self.merge(into, other)
+        return into
+
     def oldest(self, roots: set[str]) -> str:
         return min(roots, key=lambda e: (self.seq[e], e))
+
+    def __len__(self) -> int:
+        """Root entities."""
+        return len(self.absorbed)
+
+
+@dataclass
+class PartitionState:
+    topic: str
+    partition: int
+    dim: int
+    index_spec: str
+    model_version: str
+    next_offset: int = 0  # every record below it is reflected here
+    blocks: dict[str, BlockIndex] = field(default_factory=dict)
+    clip_entity: dict[str, str] = field(default_factory=dict)  # clipping -> entity it joined (not re-pointed)
+    entities: Entities = field(default_factory=Entities)
+    changed_since_snapshot: int = 0
+    gpu_min_vectors: int = 0  # blocks move to the GPU at this size (0: never; index.py)
+
+    @property
+    def parent(self) -> dict[str, str]:
+        return self.entities.parent
+
+    @property
+    def seq(self) -> dict[str, int]:
+        return self.entities.seq
+
+    @property
+    def absorbed(self) -> dict[str, list[str]]:
+        return self.entities.absorbed
+
+    def block(self, name: str) -> BlockIndex:
+        index = self.blocks.get(name)
+        if index is None:
+            index = self.blocks[name] = BlockIndex(self.dim, self.index_spec, gpu_min_vectors=self.gpu_min_vectors)
+        return index
+
+    def root(self, entity: str) -> str:
+        return self.entities.root(entity)
+
+    def entity_of(self, clipping_id: str) -> str:
+        return self.entities.root(self.clip_entity[clipping_id])
+
+    def knows(self, clipping_id: str) -> bool:
+        return clipping_id in self.clip_entity
+
+    def new_entity(self, entity: str, seq: int) -> None:
+        self.entities.add(entity, seq)
+
+    def merge(self, into: str, other: str) -> list[str]:
+        return self.entities.merge(into, other)
+
+    def oldest(self, roots: set[str]) -> str:
+        return self.entities.oldest(roots)
 
     def assign(self, clipping_id: str, entity: str) -> None:
         self.clip_entity[clipping_id] = entity
@@ -73,4 +127,4 @@ class PartitionState:
         self.block(block).add(vectors, ids)
 
     def entity_count(self) -> int:
-        return len(self.absorbed)
+        return len(self.entities)

@@ -13,6 +13,9 @@ Keys (PREFIX = redis_prefix):
 A clipping's entity now: canonical[assigned[id]]. Every write of a batch goes in one
 MULTI/EXEC; every command is idempotent, so a batch retried after a lost reply changes nothing.
 The watermark is how a linker notices that Redis lost data (statecheck.py).
+
+The store takes the decisions themselves (decide.py) and records each as its link event, the
+bytes of `link_bytes`, which the linker also emits: a replay re-emits them byte for byte.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from urllib.parse import urlsplit
 import redis
 
 from clippings.services.config import LinkerSettings
-from clippings.services.linker.decide import Outcome
+from clippings.services.linker.decide import Decision, Outcome
 from clippings.services.errors import StateStoreUnavailable
+from clippings.services.ops.deadline import Deadline
 from clippings.services.ops.logfmt import kv
+from clippings.services.schemas import LinkEvent, Neighbour
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,6 +53,21 @@ for i = 1, #ARGV, 2 do
 end
 return before
 """
+
+
+def link_event(d: Decision) -> LinkEvent:
+    return LinkEvent(
+        id=d.id, block=d.block, entity_id=d.entity_id, is_duplicate=d.is_duplicate,
+        matched_id=d.matched_id, similarity=d.similarity,
+        neighbours=[Neighbour(id=n.id, similarity=n.similarity, entity_id=n.entity_id) for n in d.neighbours],
+        merged_entities=list(d.merged_entities), model_version=d.model_version, threshold=d.threshold,
+        origin=d.origin, raw_ts_ms=d.raw_ts_ms, embedded_ts_ms=d.embedded_ts_ms, linked_ts_ms=d.linked_ts_ms,
+    )
+
+
+def link_bytes(o: Outcome) -> bytes:
+    """The link event of an outcome, as emitted: a recorded one verbatim, else its decision serialised."""
+    return o.recorded if o.recorded is not None else link_event(o.decision).to_bytes()
 
 
 def redis_client(url: str, socket_timeout_s: float = 5.0, username: str | None = None,
@@ -95,9 +115,8 @@ class RedisState:
                 result = fn()
             except _TRANSIENT as exc:
                 self._on_reachable(False)
-                now = time.monotonic()
-                deadline = deadline or now + self.timeout_s
-                if now > deadline:
+                deadline = deadline or Deadline(self.timeout_s)  # counted from the first failure
+                if deadline.expired():
                     ck = self.client.connection_pool.connection_kwargs
                     where = ck.get("path") or f"{ck.get('host')}:{ck.get('port')}"
                     raise StateStoreUnavailable(f"Redis at {where} unreachable for {self.timeout_s:.0f}s ({op}): {exc}") from exc
@@ -144,7 +163,7 @@ class RedisState:
 
     def _queue_decision(self, pipe, o: Outcome, now_ms: int) -> None:
         link = o.fresh
-        pipe.hset(self.key("decision"), link.id, o.payload)
+        pipe.hset(self.key("decision"), link.id, link_event(link).to_bytes())
         pipe.hset(self.key("assigned"), link.id, link.entity_id)
         if o.created:
             meta = {"block": link.block, "founder": link.id, "partition": o.item.position.partition,

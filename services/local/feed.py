@@ -10,7 +10,6 @@ warning that names them. Every bad line is reported with its number; nothing is 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from clippings.data.dataset import Record
+from clippings.data.dataset import Record, read_jsonl
 from clippings.errors import DatasetError
 from clippings.services.ops.logfmt import kv
 from clippings.services.schemas import IMAGE_URI_SCHEMES, RawClipping, validation_summary
@@ -77,16 +76,6 @@ def _optional_str(obj: dict, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _decode(line: str) -> dict:
-    try:
-        obj = json.loads(line)
-    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
-        raise ValueError(f"broken JSON: {getattr(exc, 'msg', type(exc).__name__)}") from None
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
-    return obj
-
-
 def parse_record(root: Path, obj: dict) -> FeedRecord:
     text = obj.get("text") or ""
     if not isinstance(text, str):
@@ -109,31 +98,14 @@ def load_feed(path: str | Path) -> list[FeedRecord]:
     jsonl = path if path.is_file() else path / "records.jsonl"
     if not jsonl.is_file():
         raise DatasetError(f"{path}: no records.jsonl (expected a dataset folder or a .jsonl file)")
-    records: list[FeedRecord] = []
-    problems: list[str] = []
-    first_line: dict[str, int] = {}
-    unknown: Counter[str] = Counter()  # field -> records that have it
-    with jsonl.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = _decode(line)
-                rec = parse_record(jsonl.parent, obj)
-            except ValueError as exc:
-                problems.append(f"{jsonl}:{lineno}: {exc}")
-                continue
-            if rec.id in first_line:
-                problems.append(f"{jsonl}:{lineno}: duplicate id {rec.id!r} (first on line {first_line[rec.id]})")
-                continue
-            first_line[rec.id] = lineno
-            unknown.update(k for k in obj if k not in KNOWN_FIELDS)
-            records.append(rec)
-    if problems:
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise DatasetError(f"{len(problems)} bad record(s):\n  " + "\n  ".join(problems[:50]) + more)
-    if not records:
-        raise DatasetError(f"{jsonl}: no records")
+    unknown: Counter[str] = Counter()  # field -> records that have it (read only when every line is good)
+
+    def parse(obj: dict, lineno: int) -> FeedRecord:
+        rec = parse_record(jsonl.parent, obj)
+        unknown.update(k for k in obj if k not in KNOWN_FIELDS)
+        return rec
+
+    records = read_jsonl(jsonl, parse)
     if unknown:  # once per feed, not once per record
         fields = ",".join(f"{k}({n})" for k, n in sorted(unknown.items()))
         log.warning(kv("feed_fields_dropped", file=jsonl, fields=fields, known=",".join(KNOWN_FIELDS)))

@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import redis
 
 from clippings.services.errors import StackError
+from clippings.services.ops.deadline import wait_until
 from clippings.services.ops.logfmt import kv
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,17 @@ def free_port() -> int:
 
 
 def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise StackError(f"{what} exited with status {proc.returncode} while starting")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise StackError(f"{what} did not listen on port {port} within {timeout_s:.0f}s")
+            return False
+
+    if not wait_until(listening, timeout_s, 0.05):
+        raise StackError(f"{what} did not listen on port {port} within {timeout_s:.0f}s")
 
 
 def _signal_stop(proc: subprocess.Popen) -> None:
@@ -167,11 +168,9 @@ class RedisServer:
         self.proc = subprocess.Popen(args, stdout=open(self.data_dir / "redis.log", "ab"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         _wait_port(self.port, self.proc, "redis-server", timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while not redis_answers(self.url):  # loading the append-only file answers LOADING
-            if time.monotonic() > deadline:
-                raise StackError(f"redis-server on {self.port} did not answer PING")
-            time.sleep(0.05)
+        # Loading the append-only file answers LOADING, not PONG.
+        if not wait_until(lambda: redis_answers(self.url), timeout_s, 0.05):
+            raise StackError(f"redis-server on {self.port} did not answer PING")
         log.info(kv("redis_started", url=self.url, pid=self.proc.pid))
         return self
 
@@ -220,18 +219,19 @@ def start_service(kind: str, env: dict[str, str], log_path: Path, metrics_port: 
 
 
 def wait_ready(services: list[ServiceProcess], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
     pending = list(services)
-    while pending:
+
+    def all_ready() -> bool:
         for svc in list(pending):
             if svc.proc.poll() is not None:
                 raise StackError(f"{svc.name} exited with status {svc.proc.returncode}:\n{svc.log_tail()}")
             if svc.ready():
                 pending.remove(svc)
-        if pending and time.monotonic() > deadline:
-            names = ", ".join(s.name for s in pending)
-            raise StackError(f"{names} not ready within {timeout_s:.0f}s:\n{pending[0].log_tail()}")
-        time.sleep(0.2)
+        return not pending
+
+    if not wait_until(all_ready, timeout_s, 0.2):
+        names = ", ".join(s.name for s in pending)
+        raise StackError(f"{names} not ready within {timeout_s:.0f}s:\n{pending[0].log_tail()}")
 
 
 @dataclass

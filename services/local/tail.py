@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from clippings.services.config import ClientSettings
 from clippings.services.local.discover import probe_topic
 from clippings.services.kafka.clients import client_config
+from clippings.services.linker.partition import Entities
 from clippings.services.schemas import LinkEvent
 
 _BOLD_YELLOW, _RED, _RESET = "\033[1;33m", "\033[31m", "\033[0m"
@@ -45,15 +46,11 @@ class LinkTally:
     duplicates: int = 0
     flags_correct: int = 0
     unlabelled: int = 0
-    _parent: dict[str, str] = field(default_factory=dict)
+    _entities: Entities = field(default_factory=Entities)  # the linker's union-find, merges applied
     _labels_seen: set[str] = field(default_factory=set)
 
     def _find(self, e: str) -> str:
-        self._parent.setdefault(e, e)
-        while self._parent[e] != e:
-            self._parent[e] = self._parent[self._parent[e]]
-            e = self._parent[e]
-        return e
+        return self._entities.find(e)
 
     def add(self, link: LinkEvent) -> str | None:
         """-> None for a repeat of a clipping already seen, else the verdict on its flag: OK, WRONG,
@@ -62,9 +59,8 @@ class LinkTally:
             self.repeats += 1
             return None
         self.events[link.id] = link
-        root = self._find(link.entity_id)
         for other in link.merged_entities:
-            self._parent[self._find(other)] = root
+            self._entities.union(link.entity_id, other)
         self.duplicates += link.is_duplicate
         if self.labels is None:
             return UNCHECKED
@@ -81,9 +77,6 @@ class LinkTally:
     def complete(self) -> bool:
         """Every labelled clipping has its link event."""
         return self.labels is not None and len(self.events) - self.unlabelled >= len(self.labels)
-
-    def entity_of(self, clipping_id: str) -> str:
-        return self._find(self.events[clipping_id].entity_id)
 
     @property
     def entities(self) -> int:

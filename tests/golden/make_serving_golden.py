@@ -9,7 +9,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from test_shipped_models import served_vectors  # noqa: E402
 
-from clippings.runtime.onnx_model import SHIPPED_MODELS_DIR, Manifest  # noqa: E402
+from clippings.runtime.manifest import Manifest  # noqa: E402
+from clippings.runtime.onnx_model import SHIPPED_MODELS_DIR  # noqa: E402
 
 for name in ("news", "jp-firms"):
     ids, vectors = served_vectors(name)

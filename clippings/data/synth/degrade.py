@@ -14,8 +14,6 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-DEGRADATION_SETS = ("train", "heldout")
-
 
 def degrade(img: Image.Image, rng: np.random.Generator, family: str, severity: float) -> Image.Image:
     """A clean crop (255 paper, 0 ink) -> a printed and scanned one, grayscale."""

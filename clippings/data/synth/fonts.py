@@ -13,10 +13,10 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageFont
 
+from clippings.data.synth.options import FONT_SETS
 from clippings.errors import ConfigError
 
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".local/share/fonts")
-FONT_SETS = ("train", "heldout", "all")
 
 
 @dataclass(frozen=True)

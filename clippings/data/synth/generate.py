@@ -1,4 +1,4 @@
-"""`clippings synth`: realistic synthetic data sets in the dataset format.
+"""Realistic synthetic data sets in the dataset format.
 
     clippings synth {jp-firms,news} OUT_DIR --task {train,link,dedup} --entities N
         [--instances M] [--seed S] [--fonts {train,heldout,all}]
@@ -16,7 +16,6 @@ analysis; the dataset reader ignores both.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
@@ -24,12 +23,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from clippings.data.synth.degrade import DEGRADATION_SETS
-from clippings.data.synth.fonts import FONT_SETS
-from clippings.data.synth.tasks import TASKS
+from clippings.data.synth.options import DEGRADATION_SETS, FONT_SETS, KINDS, TASKS
 from clippings.errors import ConfigError
 
-KINDS = ("jp-firms", "news")
 # Seeds of the random streams: (seed, kind, task, stream, ...), so kinds and tasks made
 # with one seed still draw different entities.
 _KIND_CODES = {"jp-firms": 1, "news": 2}
@@ -59,30 +55,13 @@ def generate(
     (default 2); dedup: the largest cluster (default 5 for jp-firms, 6 for news).
     fonts: jp-firms only (default "train").
     """
-    import numpy as np
-
     generator = _make_generator(kind, task, fonts, degradations)
     if instances is None:
         instances = generator.default_instances[task]
     _check_counts(entities=entities, instances=instances, workers=workers, seed=seed)
     out = _prepare_out_dir(Path(out_dir), overwrite)
 
-    from clippings.data.synth.tasks import task_layout
-
-    base = (seed, _KIND_CODES[kind], _TASK_CODES[task])
-    n_entities, slots = task_layout(task, entities, instances, np.random.default_rng(base + (1,)))
-    drawn = generator.entities(np.random.default_rng(base + (0,)), n_entities)
-    by_entity: dict[int, list] = {}
-    for slot in slots:
-        by_entity.setdefault(slot.entity, []).append(slot)
-    prefix = "jp" if kind == "jp-firms" else "news"
-    plans = []
-    for e, entity_slots in by_entity.items():
-        plans += generator.plan(
-            f"{prefix}{seed}-{e:06d}", drawn[e], entity_slots,
-            np.random.default_rng(base + (2, e)), drawn, base + (3, e),
-        )
-
+    n_entities, plans = _plan_all(generator, kind, task, entities, instances, seed)
     render = functools.partial(generator.render, out_dir=out)
     counts: Counter[str] = Counter()
     tmp_records, tmp_meta = out / "records.jsonl.tmp", out / "meta.jsonl.tmp"
@@ -101,6 +80,28 @@ def generate(
     tmp_records.replace(out / "records.jsonl")  # last: a half-written data set never loads
     log.info("wrote %s records=%d splits=%s", out, summary["records"], summary["splits"])
     return out
+
+
+def _plan_all(generator, kind: str, task: str, entities: int, instances: int, seed: int) -> tuple[int, list]:
+    """Draw the entities and plan every record (sequential, seeded) -> (entities drawn, plans)."""
+    import numpy as np
+
+    from clippings.data.synth.tasks import task_layout
+
+    base = (seed, _KIND_CODES[kind], _TASK_CODES[task])
+    n_entities, slots = task_layout(task, entities, instances, np.random.default_rng(base + (1,)))
+    drawn = generator.entities(np.random.default_rng(base + (0,)), n_entities)
+    by_entity: dict[int, list] = {}
+    for slot in slots:
+        by_entity.setdefault(slot.entity, []).append(slot)
+    prefix = "jp" if kind == "jp-firms" else "news"
+    plans = []
+    for e, entity_slots in by_entity.items():
+        plans += generator.plan(
+            f"{prefix}{seed}-{e:06d}", drawn[e], entity_slots,
+            np.random.default_rng(base + (2, e)), drawn, base + (3, e),
+        )
+    return n_entities, plans
 
 
 def _make_generator(kind: str, task: str, fonts: str | None, degradations: str):
@@ -168,35 +169,3 @@ def _render_all(render, plans: list, workers: int, progress: bool, desc: str):
                 bar.update()
     finally:
         bar.close()
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "synth",
-        help="generate a synthetic data set (jp-firms crops or news photos with captions)",
-        description="Generate a synthetic data set in the dataset format (records.jsonl + images/).",
-    )
-    p.add_argument("kind", choices=KINDS, help="jp-firms: firm-name crops + OCR text; news: photos + captions")
-    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder (must be empty unless --overwrite)")
-    p.add_argument("--task", choices=TASKS, default="train",
-                   help="train: N x M instances; link: corpus + queries; dedup: clusters in val/test (default train)")
-    p.add_argument("--entities", type=int, required=True, metavar="N", help="number of entities (firms, stories)")
-    p.add_argument("--instances", type=int, default=None, metavar="M",
-                   help="train: instances per entity (4); link: most queries per entity (2); "
-                        "dedup: largest cluster (jp-firms 5, news 6)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same data set (0)")
-    p.add_argument("--fonts", choices=FONT_SETS, default=None, help="jp-firms font set (train)")
-    p.add_argument("--degradations", choices=DEGRADATION_SETS, default="train",
-                   help="print-and-scan degradation family (train)")
-    p.add_argument("--workers", type=int, default=1, metavar="K", help="rendering processes (1)")
-    p.add_argument("--overwrite", action="store_true", help="replace a data set already in OUT_DIR")
-    p.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    generate(
-        args.kind, args.out_dir, task=args.task, entities=args.entities, instances=args.instances,
-        seed=args.seed, fonts=args.fonts, degradations=args.degradations, workers=args.workers,
-        overwrite=args.overwrite,
-    )
-    return 0

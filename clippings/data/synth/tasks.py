@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TASKS = ("train", "link", "dedup")
 UNLISTED_QUERY_SHARE = 0.10  # queries whose entity has no corpus record
 SINGLETON_SHARE = 0.45  # dedup clusters of size 1
 

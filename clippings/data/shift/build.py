@@ -1,0 +1,166 @@
+"""Build a shift LINK data set (corpus + query) for Japanese firm names.
+
+Every part differs from the training generator (clippings/data/synth/): names from
+mecab-ipadic's organisation names (`names.py`), fonts from other Debian packages
+(`fonts.py`), a Pillow renderer and a damage model written for this package
+(`render.py`, `damage.py`), and the record text read from the image by tesseract (`ocr.py`).
+
+Layout: every listed entity has one corpus record (a clean directory listing: canonical
+name, light damage, mostly horizontal) and 1..Q query records (other documents: legal form
+moved, abbreviated or dropped, old character forms, another font, vertical 45% of the time,
+heavy damage). About 10% of query entities have no corpus record (written, not scored).
+A share of entities are drawn in groups of near-identical real names (hard negatives).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clippings.data.shift import damage as dmg
+from clippings.data.shift import fonts as fnt
+from clippings.data.shift import names as nm
+from clippings.data.shift import ocr
+from clippings.data.shift.render import render
+from clippings.errors import ConfigError
+
+KINDS = ("jp-firms",)
+UNLISTED_SHARE = 0.10
+_OUTPUTS = ("records.jsonl", "meta.jsonl", "shift.json", "images", "records.jsonl.tmp")
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    entity: str
+    split: str  # corpus | query
+    truth: str  # the name as printed
+    canonical: str
+    group: int
+    face: str
+    size: int
+    vertical: bool
+    severity: float
+    seed: tuple[int, ...]
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng(list(key))
+
+
+def plan(entities: int, seed: int, queries: int = 2) -> list[Plan]:
+    """Every record of the data set, in writing order (deterministic for `seed`)."""
+    if entities < 2:
+        raise ConfigError("--entities must be at least 2")
+    if queries < 1:
+        raise ConfigError("--queries must be at least 1")
+    unlisted = int(round(entities * UNLISTED_SHARE / (1 - UNLISTED_SHARE)))
+    firms = nm.draw_firms(_rng(seed, 0), entities + unlisted)
+    order = _rng(seed, 1).permutation(len(firms))
+    unlisted_ids = set(order[:unlisted].tolist())
+    plans: list[Plan] = []
+    for e, firm in enumerate(firms):
+        rng = _rng(seed, 2, e)
+        ent = f"shift{seed}-{e:06d}"
+        roles = ([("corpus", 0)] if e not in unlisted_ids else [])
+        roles += [("query", k) for k in range(int(rng.integers(1, queries + 1)))]
+        corpus_face = None
+        for role, k in roles:
+            corpus = role == "corpus"
+            text = nm.surface(firm, rng, 0.15 if corpus else 1.0)
+            faces = fnt.faces_for(text)
+            if not faces:
+                text = firm.text
+                faces = fnt.faces_for(text) or fnt.available_faces()
+            if not corpus and corpus_face is not None and len(faces) > 1:
+                faces = tuple(f for f in faces if f.name != corpus_face) or faces
+            face = faces[int(rng.integers(len(faces)))]
+            if corpus:
+                corpus_face = face.name
+            vertical = bool(rng.random() < (0.2 if corpus else 0.45))
+            size = int(rng.integers(26, 41) if corpus else rng.integers(20, 37))
+            severity = float(rng.uniform(0.0, 0.3) if corpus else rng.uniform(0.2, 0.85))
+            rid = f"{ent}-c0" if corpus else f"{ent}-q{k}"
+            plans.append(Plan(rid, ent, role, text, firm.text, firm.group, face.name, size, vertical,
+                              round(severity, 4), (seed, 3, e, 0 if corpus else 1, k)))
+    return plans
+
+
+def _make(args: tuple[Plan, str]) -> tuple[dict, dict]:
+    p, out = args
+    rng = _rng(*p.seed)
+    face = next(f for f in fnt.FACES if f.name == p.face)
+    img = render(p.truth, face, p.size, p.vertical, rng)
+    img, effects, quality = dmg.damage(img, p.severity, p.vertical, rng)
+    data, ext = dmg.encode(img, quality)
+    rel = f"images/{p.id}.{ext}"
+    path = Path(out) / rel
+    path.write_bytes(data)
+    text = ocr.read(path, p.vertical)
+    record = {"id": p.id, "image": rel, "text": text, "entity": p.entity, "split": p.split}
+    meta = {"id": p.id, "truth": p.truth, "canonical": p.canonical, "group": p.group, "font": p.face,
+            "package": face.package, "orientation": "vertical" if p.vertical else "horizontal",
+            "size": p.size, "severity": p.severity, "effects": effects, "jpeg_quality": quality,
+            "ocr": "tesseract " + ("jpn_vert --psm 5" if p.vertical else "jpn --psm 7"),
+            "width": img.width, "height": img.height}
+    return record, meta
+
+
+def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int = 2,
+          workers: int = 1, overwrite: bool = False, progress: bool = True) -> Path:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} is not empty (use --overwrite)")
+    ocr.tesseract()
+    fnt.available_faces()
+    plans = plan(entities, seed, queries)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in _OUTPUTS:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    (out / "images").mkdir()
+    jobs = [(p, str(out)) for p in plans]
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), desc=f"shift {kind}", unit="crop")
+    else:
+        bar = None
+    results = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for r in pool.map(_make, jobs, chunksize=4):
+                results.append(r)
+                bar and bar.update()
+    else:
+        for job in jobs:
+            results.append(_make(job))
+            bar and bar.update()
+    if bar:
+        bar.close()
+    with (out / "meta.jsonl").open("w", encoding="utf-8") as fh:
+        for _, meta in results:
+            fh.write(json.dumps(meta, ensure_ascii=False) + "\n")
+    counts = {s: sum(1 for p in plans if p.split == s) for s in ("corpus", "query")}
+    info = {"kind": kind, "task": "link", "entities": entities, "seed": seed, "queries": queries,
+            "counts": counts, "names": str(nm.ipadic_org_path()), "fonts": sorted({p.face for p in plans}),
+            "ocr": ocr.version(), "pipeline": "clippings.data.shift"}
+    (out / "shift.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp = out / "records.jsonl.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record, _ in results:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(out / "records.jsonl")  # last: an interrupted run never loads
+    return out
+
+
+__all__ = ["KINDS", "Plan", "build", "plan"]

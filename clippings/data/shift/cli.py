@@ -1,0 +1,34 @@
+"""`clippings shift`: evaluation sets made by a pipeline independent of the training generator."""
+
+from __future__ import annotations
+
+import argparse
+
+KINDS = ("jp-firms",)  # kept here too: registering the command must not import the builder
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "shift", help="build a shift link set: lexicon names, other fonts, own damage, tesseract text",
+        description="Build a LINK data set (corpus + query) by a pipeline that shares nothing with "
+        "`clippings synth`: firm names from a dictionary, other typefaces, its own renderer and damage, and "
+        "each record's text read by tesseract from its image. Believe it over in-distribution figures.",
+    )
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("out", help="output folder (must be empty unless --overwrite)")
+    p.add_argument("--entities", type=int, default=300, help="listed entities (corpus records); default 300")
+    p.add_argument("--queries", type=int, default=2, help="queries per entity, 1..Q; default 2")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="rendering + OCR processes; default 1")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clippings.data.shift.build import build
+
+    path = build(args.kind, args.out, args.entities, seed=args.seed, queries=args.queries,
+                 workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,43 @@
+"""`clippings synth`: the command line of the generators (clippings/data/synth/generate.py),
+imported only when the command runs (they pull in NumPy and Pillow)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from clippings.data.synth.options import DEGRADATION_SETS, FONT_SETS, KINDS, TASKS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "synth",
+        help="generate a synthetic data set (jp-firms crops or news photos with captions)",
+        description="Generate a synthetic data set in the dataset format (records.jsonl + images/).",
+    )
+    p.add_argument("kind", choices=KINDS, help="jp-firms: firm-name crops + OCR text; news: photos + captions")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder (must be empty unless --overwrite)")
+    p.add_argument("--task", choices=TASKS, default="train",
+                   help="train: N x M instances; link: corpus + queries; dedup: clusters in val/test (default train)")
+    p.add_argument("--entities", type=int, required=True, metavar="N", help="number of entities (firms, stories)")
+    p.add_argument("--instances", type=int, default=None, metavar="M",
+                   help="train: instances per entity (4); link: most queries per entity (2); "
+                        "dedup: largest cluster (jp-firms 5, news 6)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same data set (0)")
+    p.add_argument("--fonts", choices=FONT_SETS, default=None, help="jp-firms font set (train)")
+    p.add_argument("--degradations", choices=DEGRADATION_SETS, default="train",
+                   help="print-and-scan degradation family (train)")
+    p.add_argument("--workers", type=int, default=1, metavar="K", help="rendering processes (1)")
+    p.add_argument("--overwrite", action="store_true", help="replace a data set already in OUT_DIR")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clippings.data.synth.generate import generate
+
+    generate(
+        args.kind, args.out_dir, task=args.task, entities=args.entities, instances=args.instances,
+        seed=args.seed, fonts=args.fonts, degradations=args.degradations, workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    return 0

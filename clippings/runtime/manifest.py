@@ -1,0 +1,89 @@
+"""The manifest: what a served model needs beside its weights, written once by `clippings export`.
+
+Typed and closed: a key the runtime does not know (a misspelling, a field of another
+exporter) fails the load and names itself, where a dropped preprocessing key would serve
+vectors prepared unlike training without a word.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError, with_config
+from typing_extensions import TypedDict  # pydantic needs this TypedDict on Python < 3.12
+
+from clippings.errors import ModelError
+from clippings.runtime.preprocess import PreprocessConfig
+
+MANIFEST_NAME = "manifest.json"
+CLOSED = ConfigDict(extra="forbid")
+
+
+@with_config(CLOSED)
+class Thresholds(TypedDict):
+    link: float  # top-1 cosine below which a clipping links to nothing (a new entity)
+    dedup: float  # clustering cut: a chain of pairs at cosine >= dedup is one entity
+
+
+@with_config(CLOSED)
+class TensorSpec(TypedDict):
+    name: str
+    dtype: str
+    shape: list[str | int]  # "batch" for the dynamic axis
+
+
+@with_config(CLOSED)
+class Parity(TypedDict):
+    max_abs_diff: float
+    min_cosine: float
+    mean_cosine: float
+
+
+class Manifest(BaseModel):
+    model_config = CLOSED
+
+    name: str
+    version: str  # hash of the fp32 ONNX bytes: changes whenever the weights do
+    family: str
+    embedding_dim: int
+    image_weight: float  # w in normalize(w * img + (1 - w) * txt)
+    thresholds: Thresholds
+    preprocess: PreprocessConfig  # closed too: PreprocessConfig forbids unknown keys
+    opset: int
+    files: dict[str, str]  # variant ("fp32", "fp16", "int8") -> file name
+    inputs: list[TensorSpec]
+    outputs: list[str]
+    parity: dict[str, Parity] = {}  # variant -> ONNX Runtime against PyTorch at export
+    created_at: str = ""
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "Manifest":
+        path = Path(model_dir) / MANIFEST_NAME
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"{model_dir}: no {MANIFEST_NAME}; is this an exported model?") from None
+        except ValidationError as exc:
+            raise ModelError(f"{path}: invalid manifest: {problems(exc)}") from exc
+        except ValueError as exc:  # not UTF-8
+            raise ModelError(f"{path}: invalid manifest: {exc}") from exc
+
+    def save(self, model_dir: Path) -> None:
+        (Path(model_dir) / MANIFEST_NAME).write_text(
+            json.dumps(self.model_dump(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+
+
+def problems(exc: ValidationError) -> str:
+    """Pydantic's errors as one line that names each offending key by its dotted path."""
+    out = []
+    for e in exc.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            out.append(f"unknown key {key!r}")
+        elif e["type"] == "missing":
+            out.append(f"missing key {key!r}")
+        else:
+            out.append(f"{key}: {e['msg']}" if key else e["msg"])
+    return "; ".join(out)

@@ -1,0 +1,130 @@
+"""Step 1 of `clippings export`: a PyTorch model -> ONNX graphs (fp32, optional fp16/int8), gated.
+
+Every variant is run through ONNX Runtime on real clippings and compared with PyTorch on the
+same inputs; a graph that drifts past its tolerance fails the export instead of shipping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clippings.errors import ExportError
+from clippings.models.config import ModelConfig
+from clippings.runtime.manifest import Manifest, Parity, Thresholds
+from clippings.runtime.onnx_model import OnnxEmbedder
+
+log = logging.getLogger(__name__)
+
+OPSET = 17  # pinned: ONNX Runtime 1.16+ and onnxruntime-gpu all run it
+INPUTS = ["pixels", "text_ids"]
+OUTPUTS = ["image_embedding", "text_embedding"]
+# Minimum cosine between ONNX Runtime and PyTorch embeddings, per variant.
+TOLERANCE = {"fp32": 0.999, "fp16": 0.995, "int8": 0.97}
+VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+
+
+def convert(
+    model: torch.nn.Module, cfg: ModelConfig, out_dir: Path, variants: tuple[str, ...], name: str | None,
+    image_weight: float, thresholds: Thresholds, images: list, texts: list[str],
+) -> Manifest:
+    """Write the graphs (and a Hugging Face tokenizer) into out_dir and gate every variant on
+    (images, texts) -> the manifest describing them, with the serving decision given; written
+    by the caller once calibration has replaced that decision."""
+    fp32 = out_dir / VARIANT_FILES["fp32"]
+    _torch_export(model, cfg, fp32)
+    if cfg.preprocess.tokenizer != "chars":
+        shutil.copy(Path(cfg.hf_path) / cfg.preprocess.tokenizer, out_dir / cfg.preprocess.tokenizer)
+    if "fp16" in variants:
+        _fp16(fp32, out_dir / VARIANT_FILES["fp16"])
+    if "int8" in variants:
+        _int8(fp32, out_dir / VARIANT_FILES["int8"])
+    pre = cfg.preprocess
+    manifest = Manifest(
+        name=name or cfg.name,
+        version=hashlib.sha256(fp32.read_bytes()).hexdigest()[:12],
+        family=cfg.family,
+        embedding_dim=cfg.embed_dim,
+        image_weight=image_weight,
+        thresholds=thresholds,
+        preprocess=pre,
+        opset=OPSET,
+        files={v: f for v, f in VARIANT_FILES.items() if v == "fp32" or v in variants},
+        inputs=[
+            {"name": "pixels", "dtype": "float32", "shape": ["batch", pre.channels, pre.image_height, pre.image_width]},
+            {"name": "text_ids", "dtype": "int64", "shape": ["batch", pre.text_max_len]},
+        ],
+        outputs=OUTPUTS,
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    parity = check_parity(model, out_dir, list(manifest.files), images, texts, manifest=manifest)
+    return manifest.model_copy(update={"parity": parity})
+
+
+def _torch_export(model: torch.nn.Module, cfg: ModelConfig, path: Path) -> None:
+    pre = cfg.preprocess
+    pixels = torch.zeros(2, pre.channels, pre.image_height, pre.image_width)
+    ids = torch.ones(2, pre.text_max_len, dtype=torch.long)
+    # The TorchScript exporter gives one flat graph with a symbolic batch axis; the dynamo
+    # exporter needs onnxscript at run time and gains nothing for these plain CNNs.
+    torch.onnx.export(
+        model, (pixels, ids), str(path), dynamo=False, opset_version=OPSET,
+        input_names=INPUTS, output_names=OUTPUTS,
+        dynamic_axes={n: {0: "batch"} for n in INPUTS + OUTPUTS},
+    )
+
+
+def _fp16(src: Path, dst: Path) -> None:
+    import onnx
+    from onnxconverter_common import float16
+
+    # Casts stay fp32: the converter retypes a Cast's output but not its `to` attribute, which
+    # leaves the padding mask of the text tower as an invalid graph.
+    model = float16.convert_float_to_float16(
+        onnx.load(str(src)), keep_io_types=True, op_block_list=float16.DEFAULT_OP_BLOCK_LIST + ["Cast"]
+    )
+    onnx.save(model, str(dst))
+
+
+def _int8(src: Path, dst: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Dynamic quantisation of the weight-heavy matmuls and the character embedding; the
+    # convolutions stay fp32 because ConvInteger is slower than fp32 Conv on CPU.
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "Gather"])
+
+
+def _parity(a: np.ndarray, b: np.ndarray) -> Parity:
+    cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return {"max_abs_diff": float(np.abs(a - b).max()), "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}
+
+
+def check_parity(model: torch.nn.Module, model_dir: Path, variants: list[str], images: list, texts: list[str],
+                 manifest: Manifest | None = None) -> dict[str, Parity]:
+    """The export gate: each variant's graph in model_dir, run by ONNX Runtime, against the
+    PyTorch model on the same clippings -> parity per variant; ExportError past TOLERANCE.
+    manifest: the one describing model_dir when it is not written there yet."""
+    parity: dict[str, Parity] = {}
+    for variant in variants:
+        emb = OnnxEmbedder(model_dir, variant=variant, providers=["CPUExecutionProvider"], manifest=manifest)
+        pixels, ip, ids, tp = emb.prepare(images, texts)
+        ort_img, ort_txt = emb.run(pixels, ids)
+        with torch.no_grad():
+            pt_img, pt_txt = model(torch.from_numpy(pixels), torch.from_numpy(ids))
+        # Only towers that saw input count: an absent modality's output is ignored when pooling.
+        hi, ht = ip > 0, tp > 0
+        p = _parity(np.concatenate([ort_img[hi], ort_txt[ht]]), np.concatenate([pt_img.numpy()[hi], pt_txt.numpy()[ht]]))
+        parity[variant] = p
+        log.info("parity variant=%s n=%d max_abs_diff=%.2e min_cosine=%.6f", variant, len(texts), p["max_abs_diff"], p["min_cosine"])
+        if p["min_cosine"] < TOLERANCE[variant]:
+            raise ExportError(
+                f"{variant}: ONNX Runtime and PyTorch disagree (min cosine {p['min_cosine']:.6f} < {TOLERANCE[variant]}, "
+                f"max abs diff {p['max_abs_diff']:.2e}); not exported"
+            )
+    return parity
