@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, TypeVar
 
-from clippings.errors import DatasetError
+from clippings.errors import ConfigError, DatasetError
 
 SPLITS = ("train", "corpus", "query", "val", "test")
 
@@ -138,3 +139,21 @@ def load_dataset(path: str | Path) -> Dataset:
         return dataclasses.replace(_parse_record(root, obj), origin=f"{jsonl}:{lineno}", line=lineno)
 
     return Dataset(root, read_jsonl(jsonl, parse))
+
+
+def prepare_output_dir(out: Path, outputs: tuple[str, ...], overwrite: bool) -> Path:
+    """A generator's output folder: refused when it holds anything and overwrite is off; with
+    overwrite, only the generator's own outputs are removed (nothing else the user keeps there)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"{out} is not empty (pass --overwrite to replace the data set in it)")
+        for name in outputs:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    return out

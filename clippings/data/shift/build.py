@@ -15,7 +15,6 @@ A share of entities are drawn in groups of near-identical real names (hard negat
 from __future__ import annotations
 
 import json
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from clippings.data.shift import fonts as fnt
 from clippings.data.shift import names as nm
 from clippings.data.shift import ocr
 from clippings.data.shift.render import render
+from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
 
 KINDS = ("jp-firms",)
@@ -115,20 +115,10 @@ def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int
           workers: int = 1, overwrite: bool = False, progress: bool = True) -> Path:
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} is not empty (use --overwrite)")
     ocr.tesseract()
     fnt.available_faces()
     plans = plan(entities, seed, queries)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in _OUTPUTS:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-    (out / "images").mkdir()
+    out = prepare_output_dir(Path(out), _OUTPUTS, overwrite)
     jobs = [(p, str(out)) for p in plans]
     if progress:
         from tqdm import tqdm

@@ -19,11 +19,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import shutil
 from collections import Counter
 from pathlib import Path
 
 from clippings.data.synth.options import DEGRADATION_SETS, FONT_SETS, KINDS, TASKS
+from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
 
 # Seeds of the random streams: (seed, kind, task, stream, ...), so kinds and tasks made
@@ -59,7 +59,7 @@ def generate(
     if instances is None:
         instances = generator.default_instances[task]
     _check_counts(entities=entities, instances=instances, workers=workers, seed=seed)
-    out = _prepare_out_dir(Path(out_dir), overwrite)
+    out = prepare_output_dir(Path(out_dir), _OUTPUTS, overwrite)
 
     n_entities, plans = _plan_all(generator, kind, task, entities, instances, seed)
     render = functools.partial(generator.render, out_dir=out)
@@ -131,22 +131,6 @@ def _check_counts(*, entities: int, instances: int, workers: int, seed: int) -> 
             raise ConfigError(f"--{name} must be a positive integer, got {value!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
-
-
-def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} is not empty (pass --overwrite to replace the data set in it)")
-        for name in _OUTPUTS:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def _render_all(render, plans: list, workers: int, progress: bool, desc: str):
