@@ -123,6 +123,9 @@ class LinkerSettings(ServiceSettings):
     search: Literal["range", "knn"] = "range"  # range: exact single linkage; knn: top-k only
     knn_k: int = Field(32, ge=1, le=4096)
     faiss_threads: int = Field(1, ge=1)
+    # A batch's search switches to BLAS from this many queries (FAISS's default waits for
+    # about 1,000); at one OpenMP thread BLAS wins from a handful (docs/performance.md).
+    faiss_blas_min_queries: int = Field(8, ge=1)
     # With search="knn": a block of at least this many vectors moves to the GPU when FAISS has one
     # (the gpu extra); 0: CPU only. Range search stays on the CPU (FAISS has none on GPU).
     faiss_gpu_min_vectors: int = Field(0, ge=0)

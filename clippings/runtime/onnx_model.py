@@ -26,6 +26,19 @@ def shipped_models() -> list[str]:
     return sorted(p.name for p in SHIPPED_MODELS_DIR.iterdir() if (p / MANIFEST_NAME).is_file())
 
 
+def cpu_budget() -> int:
+    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
+    Kubernetes CPU limit), rounded up."""
+    n = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return n
+    if quota == "max":
+        return n
+    return max(1, min(n, -(-int(quota) // int(period))))
+
+
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
     """A shipped model's name ("jp-firms", "news") or the path of an exported model folder."""
     path = Path(name_or_path)
@@ -87,7 +100,11 @@ class OnnxEmbedder:
         self.preprocess = self.manifest.preprocess
         self.tokenizer = make_tokenizer(self.preprocess, self.model_dir)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = intra_op_threads
+        # ONNX Runtime's 0 means every core of the machine, not the pod's share of it.
+        opts.intra_op_num_threads = intra_op_threads or cpu_budget()
+        # Spinning threads burn a core each between batches, which a stream mostly is:
+        # idle threads sleep instead (docs/performance.md, "Optimisations").
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(

@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 Hits = list[tuple[str, float]]  # (clipping id, cosine), most similar first
 
 
+def configure_faiss(threads: int, blas_min_queries: int, dim: int) -> None:
+    """FAISS's process-wide knobs, set once at linker start-up. FAISS compares queries x dim
+    with its BLAS threshold (default 128,000: 1,000 queries of 128 dims) before it switches a
+    batched search from its scalar loop to BLAS."""
+    faiss.omp_set_num_threads(threads)
+    faiss.cvar.distance_compute_blas_threshold = blas_min_queries * dim
+
+
 def new_faiss_index(dim: int, spec: str) -> faiss.Index:
     try:
         index = faiss.index_factory(dim, f"IDMap,{spec}", faiss.METRIC_INNER_PRODUCT)

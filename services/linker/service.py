@@ -20,7 +20,6 @@ import time
 from collections import defaultdict
 from contextlib import ExitStack
 
-import faiss
 import numpy as np
 from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
@@ -33,7 +32,7 @@ from clippings.services.kafka.clients import BrokerWatch, Outbox
 from clippings.services.kafka.dlq import DeadLetters
 from clippings.services.kafka.loop import BatchService, Sent, Step
 from clippings.services.linker.decide import DecisionRule, Item, Outcome, decide_partitions
-from clippings.services.linker.index import new_faiss_index
+from clippings.services.linker.index import configure_faiss, new_faiss_index
 from clippings.services.linker.partition import PartitionState
 from clippings.services.linker.recovery import Recovery
 from clippings.services.linker.snapshot import SnapshotStore
@@ -70,7 +69,7 @@ class LinkerService(BatchService):
         manifest = Manifest.load(resolve_model(s.model))
         rule = decision_rule(s, manifest)
         new_faiss_index(manifest.embedding_dim, s.index_spec)  # a bad index_spec fails here, not mid-stream
-        faiss.omp_set_num_threads(s.faiss_threads)
+        configure_faiss(s.faiss_threads, s.faiss_blas_min_queries, manifest.embedding_dim)
         m.model_info.labels(manifest.name, manifest.version, "-").set(1)
         self.health.set("model", True)
         redis = RedisState.from_settings(s, on_reachable=lambda ok: self.health.set("redis", ok))
