@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from abc import ABC, abstractmethod
 from contextlib import ExitStack
 from typing import Callable, NamedTuple
 
@@ -36,15 +37,15 @@ class Sent(NamedTuple):
     after_ack: Callable[[], None] | None = None  # run once the broker acknowledged them
 
 
-class Step:
+class Step(ABC):
     """The service-specific part of the loop; the hooks a service does not need do nothing."""
 
     topic_in: str
     topics_out: tuple[str, ...]
 
+    @abstractmethod
     def process(self, records: list[Message], outbox: Outbox) -> Sent:
         """Send the outputs of a batch (records of partitions held now) through `outbox`."""
-        raise NotImplementedError
 
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Before the partitions are assigned; may set each one's start offset. Logs them."""
@@ -63,7 +64,7 @@ class Step:
         """The loop failed mid-batch: forget what closing the consumer would otherwise persist."""
 
 
-class BatchService:
+class BatchService(ABC):
     """Settings, metrics, health and stop signal of a service, and the loop that runs its Step."""
 
     stage = ""  # "embedder" | "linker": the metrics' stage label
@@ -79,9 +80,9 @@ class BatchService:
         self.http: HealthServer | None = None
         self.assigned: set[tuple[str, int]] = set()  # partitions of the input topic held now
 
+    @abstractmethod
     def open(self, stack: ExitStack, watch: BrokerWatch) -> Step:
         """Load the model and open the service's resources, each closed by `stack`."""
-        raise NotImplementedError
 
     def run(self) -> None:
         s = self.settings
