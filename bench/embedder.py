@@ -77,7 +77,8 @@ def torch_model(name: str, manifest, device: str, pixels: np.ndarray, ids: np.nd
             best = (model, f"checkpoint {ckpt.relative_to(REPO)}", parity)
     if best is not None:
         return best
-    name_of_preset = "small-crops" if wanted.channels == 1 else "small-photos"
+    name_of_preset = "reader-crops" if manifest.family == "reader" else "small-crops" if wanted.channels == 1 \
+        else "small-photos"
     model = create_model(preset(name_of_preset)).to(device).eval()
     return model, f"random init of preset {name_of_preset} (no runs/{name}*/best.pt)", \
         _parity(model, pixels, ids, device, reference)
@@ -92,10 +93,18 @@ def torch_runner(model, pixels: np.ndarray, ids: np.ndarray, device: str):
     import torch
 
     px, tx = torch.from_numpy(pixels).to(device), torch.from_numpy(ids).to(device)
+    # The reader's frozen recogniser exists only as ONNX: its "eager" run is that graph
+    # (ONNX Runtime, CPU) followed by the PyTorch head, as in training.
+    trunk = None
+    if getattr(model, "cfg", None) is not None and model.cfg.family == "reader":
+        from clippings.models.trunk import TrunkRunner
+
+        trunk = TrunkRunner(model.cfg.trunk, threads=torch.get_num_threads())
 
     def run():
         with torch.inference_mode():
-            out = model(px, tx)
+            vision = px if trunk is None else torch.from_numpy(trunk(pixels)).to(device)
+            out = model(vision, tx)
         if device == "cuda":
             torch.cuda.synchronize()
         return out

@@ -19,6 +19,7 @@ from clippings.errors import ExportError
 from clippings.models.config import ModelConfig
 from clippings.runtime.manifest import Manifest, Parity, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
+from clippings.runtime.preprocess import HASHED_TOKENIZERS
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def convert(
     by the caller once calibration has replaced that decision."""
     fp32 = out_dir / VARIANT_FILES["fp32"]
     _torch_export(model, cfg, fp32)
-    if cfg.preprocess.tokenizer != "chars":
+    if cfg.preprocess.tokenizer not in HASHED_TOKENIZERS:  # a Hugging Face tokenizer.json travels with the graph
         shutil.copy(Path(cfg.hf_path) / cfg.preprocess.tokenizer, out_dir / cfg.preprocess.tokenizer)
     if "fp16" in variants:
         _fp16(fp32, out_dir / VARIANT_FILES["fp16"])
@@ -63,11 +64,15 @@ def convert(
         outputs=OUTPUTS,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    parity = check_parity(model, out_dir, list(manifest.files), images, texts, manifest=manifest)
+    parity = check_parity(model, out_dir, list(manifest.files), images, texts, manifest=manifest, cfg=cfg)
     return manifest.model_copy(update={"parity": parity})
 
 
 def _torch_export(model: torch.nn.Module, cfg: ModelConfig, path: Path) -> None:
+    if cfg.family == "reader":
+        from clippings.export.reader import export_reader
+
+        return export_reader(model, cfg, path, OPSET, OUTPUTS)
     pre = cfg.preprocess
     pixels = torch.zeros(2, pre.channels, pre.image_height, pre.image_width)
     ids = torch.ones(2, pre.text_max_len, dtype=torch.long)
@@ -87,7 +92,8 @@ def _fp16(src: Path, dst: Path) -> None:
     # Casts stay fp32: the converter retypes a Cast's output but not its `to` attribute, which
     # leaves the padding mask of the text tower as an invalid graph.
     model = float16.convert_float_to_float16(
-        onnx.load(str(src)), keep_io_types=True, op_block_list=float16.DEFAULT_OP_BLOCK_LIST + ["Cast"]
+        onnx.load(str(src)), keep_io_types=True, op_block_list=float16.DEFAULT_OP_BLOCK_LIST + ["Cast"],
+        check_fp16_ready=False,  # a reader graph already stores its character table as float16
     )
     onnx.save(model, str(dst))
 
@@ -100,13 +106,21 @@ def _int8(src: Path, dst: Path) -> None:
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "Gather"])
 
 
+def _vision_input(cfg: ModelConfig | None, pixels: np.ndarray) -> torch.Tensor:
+    if cfg is not None and cfg.family == "reader":
+        from clippings.export.reader import torch_vision_input
+
+        return torch_vision_input(cfg, pixels)
+    return torch.from_numpy(pixels)
+
+
 def _parity(a: np.ndarray, b: np.ndarray) -> Parity:
     cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     return {"max_abs_diff": float(np.abs(a - b).max()), "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}
 
 
 def check_parity(model: torch.nn.Module, model_dir: Path, variants: list[str], images: list, texts: list[str],
-                 manifest: Manifest | None = None) -> dict[str, Parity]:
+                 manifest: Manifest | None = None, cfg: ModelConfig | None = None) -> dict[str, Parity]:
     """The export gate: each variant's graph in model_dir, run by ONNX Runtime, against the
     PyTorch model on the same clippings -> parity per variant; ExportError past TOLERANCE.
     manifest: the one describing model_dir when it is not written there yet."""
@@ -116,7 +130,7 @@ def check_parity(model: torch.nn.Module, model_dir: Path, variants: list[str], i
         pixels, ip, ids, tp = emb.prepare(images, texts)
         ort_img, ort_txt = emb.run(pixels, ids)
         with torch.no_grad():
-            pt_img, pt_txt = model(torch.from_numpy(pixels), torch.from_numpy(ids))
+            pt_img, pt_txt = model(_vision_input(cfg, pixels), torch.from_numpy(ids))
         # Only towers that saw input count: an absent modality's output is ignored when pooling.
         hi, ht = ip > 0, tp > 0
         p = _parity(np.concatenate([ort_img[hi], ort_txt[ht]]), np.concatenate([pt_img.numpy()[hi], pt_txt.numpy()[ht]]))

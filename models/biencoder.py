@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from clippings.models.config import ModelConfig
-from clippings.models.encoders import TextEncoder, VisionEncoder
+from clippings.models.encoders import NgramBagEncoder, TextEncoder, VisionEncoder
 
 
 def pool(
@@ -29,14 +29,26 @@ def pool(
     return F.normalize(wi * image_emb + wt * text_emb, dim=-1)
 
 
+def ngram_rows(pre) -> int:
+    """Rows of an n-gram table: padding and unigrams, then pairs, then words."""
+    return pre.text_buckets + pre.text_bigram_buckets + pre.text_word_buckets
+
+
 class BiEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         pre = cfg.preprocess
         self.vision = VisionEncoder(cfg.vision, pre.channels, cfg.embed_dim)
-        self.text = TextEncoder(cfg.text, pre.text_buckets, pre.text_max_len, cfg.embed_dim)
+        if cfg.text.kind == "bag":
+            self.text = NgramBagEncoder(ngram_rows(pre), cfg.embed_dim)
+        else:
+            self.text = TextEncoder(cfg.text, pre.text_buckets, pre.text_max_len, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature
+
+    def no_weight_decay(self) -> set[str]:
+        """An n-gram table is left undecayed: decay would shrink the rows no batch used."""
+        return {"text.table.weight"} if isinstance(self.text, NgramBagEncoder) else set()
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.vision(pixels), dim=-1)  # (B, D)

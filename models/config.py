@@ -16,6 +16,8 @@ class VisionConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
+    kind: str = "conv"  # "conv": hashed characters in order through 1-D convolutions;
+    # "bag": a learned row per hashed n-gram, summed (needs the "ngrams" tokenizer)
     char_dim: int = 64  # hashed-character embedding width
     width: int = 192  # conv channels
     layers: int = 2  # residual conv blocks over characters
@@ -26,13 +28,15 @@ class TextConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
-    family: str = "small"  # "small": our CNN + char encoder; "hf-clip": a local CLIPModel folder
+    family: str = "small"  # "small": our CNN + char encoder; "reader": a pretrained line reader +
+    # a character table (models/reader.py); "hf-clip": a local CLIPModel folder
     embed_dim: int = 128
     image_weight: float = 0.5  # w in normalize(w * img + (1 - w) * txt); the paper trains at 0.5
     vision: VisionConfig = field(default_factory=VisionConfig)
     text: TextConfig = field(default_factory=TextConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     hf_path: str | None = None  # family "hf-clip": the local Hugging Face folder
+    trunk: str | None = None  # family "reader": the pretrained recogniser (clippings.models.trunk.TRUNKS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +53,14 @@ class ModelConfig:
 
 # Presets. Text crops are wide and grayscale; photos are square and in colour.
 PRESETS: dict[str, ModelConfig] = {
+    # PP-OCRv6 reads 48-pixel-high RGB lines scaled to [-1, 1]; 320 wide is its default
+    # width, enough for the 4-20 characters of a firm name at that height.
+    "reader-crops": ModelConfig(
+        name="reader-crops", family="reader", trunk="ppocrv6-small", embed_dim=128,
+        preprocess=PreprocessConfig(image_height=48, image_width=320, channels=3, reflow_tall=False,
+                                    rotate_tall=True, align_left=True, pad_value=255, text_max_len=80,
+                                    text_buckets=32768, text_bigram_buckets=32768, tokenizer="ngrams"),
+    ),
     "small-crops": ModelConfig(
         name="small-crops",
         preprocess=PreprocessConfig(image_height=32, image_width=192, channels=1, reflow_tall=True,
@@ -58,6 +70,14 @@ PRESETS: dict[str, ModelConfig] = {
         name="small-photos",
         preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
                                     pad_value=128, text_max_len=96),
+    ),
+    # The same photo tower with a bag of hashed characters, character pairs and words over the
+    # first 1,024 n-grams of a caption (about 450 characters) instead of a window of 96.
+    "bag-photos": ModelConfig(
+        name="bag-photos", text=TextConfig(kind="bag"),
+        preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
+                                    pad_value=128, text_max_len=1024, text_buckets=4096,
+                                    text_bigram_buckets=16384, text_word_buckets=16384, tokenizer="ngrams"),
     ),
 }
 

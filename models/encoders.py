@@ -80,3 +80,21 @@ class TextEncoder(nn.Module):
         mean = (x * mask).sum(dim=2) / mask.sum(dim=2).clamp(min=1.0)
         mx = (x * mask + (mask - 1.0) * 1e4).amax(dim=2) * has_text
         return self.proj(torch.cat([mean, mx], dim=1))  # (B, D)
+
+
+class NgramBagEncoder(nn.Module):
+    """Hashed n-grams (tokenizer "ngrams": characters, pairs of characters, words) -> one
+    learned row each, summed: a linear map of the n-gram bag. Unlike the convolution it sees a
+    whole long caption, can express plain n-gram overlap (what Jaccard measures) from its
+    first step, and learns to give boilerplate (datelines, credits) no weight."""
+
+    def __init__(self, rows: int, embed_dim: int):
+        super().__init__()
+        self.table = nn.Embedding(rows, embed_dim, padding_idx=0)
+        # A random projection to begin with: cosines of bags are kept before any training.
+        nn.init.normal_(self.table.weight, 0.0, embed_dim ** -0.5)
+        with torch.no_grad():
+            self.table.weight[0].zero_()
+
+    def forward(self, text_ids: torch.Tensor) -> torch.Tensor:
+        return self.table(text_ids).sum(dim=1)  # (B, D); padding rows are zeros

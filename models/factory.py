@@ -19,11 +19,15 @@ def create_model(cfg: ModelConfig) -> torch.nn.Module:
         from clippings.models.biencoder import BiEncoder
 
         return BiEncoder(cfg)
+    if cfg.family == "reader":
+        from clippings.models.reader import ReaderBiEncoder
+
+        return ReaderBiEncoder(cfg)
     if cfg.family == "hf-clip":
         from clippings.models.hf_clip import HFClipBiEncoder
 
         return HFClipBiEncoder(cfg)
-    raise ModelError(f"unknown model family {cfg.family!r} (known: small, hf-clip)")
+    raise ModelError(f"unknown model family {cfg.family!r} (known: small, reader, hf-clip)")
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, cfg: ModelConfig, **state) -> None:

@@ -40,4 +40,6 @@ fi
 
 # torch is pinned in pyproject (train extra): an unpinned one pulls a CUDA build of several GB.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train,local,dev,ops]"
+# The reader family's trunk is a file of this wheel; its own dependencies (OpenCV...) are not needed.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps rapidocr==3.10.0
 echo "install: ok ($(.venv/bin/python -c 'import torch, onnxruntime, faiss; print("torch", torch.__version__, "onnxruntime", onnxruntime.__version__)'))"

@@ -48,6 +48,7 @@ def test_default_scores_the_decision_the_services_make(news_dedup, tmp_path):
     img, txt, ip, tp = emb.embed_towers([load_image(r.image) if r.image else None for r in test], [r.text for r in test])
     clusters = single_linkage(pool(img, txt, ip, tp, emb.image_weight), emb.manifest.thresholds["dedup"])
     assert served["ari"] == pytest.approx(adjusted_rand_score(labels_of([r.entity for r in test]), clusters))
+    assert result["metrics"]["embedding_only"]["ari"] == served["ari"]  # the decision is the cosine alone
     with Image.open(out / "scores.png") as im:
         assert im.size[0] >= 400
 
@@ -64,6 +65,7 @@ def test_link_decision_at_the_manifest_threshold(tmp_path):
     emb = OnnxEmbedder("jp-firms")
     cut = emb.manifest.thresholds["link"]
     assert c["threshold"] == cut and c["thresholds"] == "manifest"
+    assert result["metrics"]["embedding_only"]["top1"] == c["top1"]
     # Recomputed by brute force: a query is decided right when it links (cosine >= cut) to its
     # own entity, or links to nothing and its entity is not in the corpus.
     records = load_dataset(root).split("corpus", "query")

@@ -8,7 +8,7 @@ import torch
 
 from clippings.models.config import ModelConfig, preset
 from clippings.models.factory import create_model, load_checkpoint, save_checkpoint
-from clippings.runtime.preprocess import tokenize_text
+from clippings.runtime.preprocess import tokenize_text, tokenize_texts
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -17,7 +17,7 @@ def fixed_inputs(cfg: ModelConfig):
     g = torch.Generator().manual_seed(1234)
     pre = cfg.preprocess
     pixels = torch.rand(3, pre.channels, pre.image_height, pre.image_width, generator=g) * 2 - 1
-    ids = torch.from_numpy(np.stack([tokenize_text(t, pre) for t in ["株式会社山田製作所", "Toyo Spinning Co., Ltd.", ""]]))
+    ids = torch.from_numpy(tokenize_texts(["株式会社山田製作所", "Toyo Spinning Co., Ltd.", ""], pre)[0])
     return pixels, ids
 
 

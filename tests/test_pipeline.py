@@ -137,8 +137,9 @@ def test_eval_json_link(tiny):
     out = clippings("eval", str(tiny / "val"), "--model", str(tiny / "model"), "--json")
     result = json.loads(out.stdout)
     assert result["task"] == "link" and result["n"] > 0
-    assert set(result["metrics"]) == {"clippings", "image_only", "text_only", "levenshtein", "jaccard"}
+    assert set(result["metrics"]) == {"clippings", "embedding_only", "image_only", "text_only", "levenshtein", "jaccard"}
     assert all(0.0 <= m["top1"] <= 1.0 for m in result["metrics"].values())
+    assert set(result["missing_modality"]) >= {"n", "threshold", "text_only", "image_only"}
     assert "threshold" in result["metrics"]["clippings"]
 
 
@@ -148,6 +149,7 @@ def test_eval_json_dedup(tiny):
     assert result["task"] == "dedup"
     for name in ("clippings", "image_only", "text_only", "levenshtein", "jaccard"):
         assert -1.0 <= result["metrics"][name]["ari"] <= 1.0 and "threshold" in result["metrics"][name]
+    assert result["metrics"]["embedding_only"]["ari"] == result["metrics"]["clippings"]["ari"]
 
 
 def test_cli_errors_are_clear(tiny, tmp_path):

@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, nargs="+", type=Path, help="training dataset folder(s)")
     p.add_argument("--val", type=Path, help="validation dataset folder (link or dedup); chooses the best checkpoint")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints")
-    p.add_argument("--preset", help="model preset: small-crops or small-photos (default: chosen from the images "
-                   "in --data: text crops or photos)")
+    p.add_argument("--preset", help="model preset: reader-crops (a pretrained line reader; what jp-firms ships), "
+                   "small-crops, small-photos or bag-photos (default: chosen from the images in --data: "
+                   "small-crops for text crops, small-photos for photos)")
     p.add_argument("--hf-clip", type=Path, metavar="DIR",
                    help="start from a local Hugging Face CLIPModel folder instead of a small preset")
     p.add_argument("--mode", choices=["supervised", "self-supervised"], default="supervised",
@@ -37,11 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes-per-batch", type=int, default=32, help="stage 2: k hard-negative classes per batch")
     p.add_argument("--instances", type=int, default=4, help="stage 2: m instances per class")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--modality-dropout", type=float, default=0.0, metavar="P",
+                   help="stage 2: share of clippings pooled from their image or their text alone, so that a "
+                        "clipping missing one lands nearer its full reprint (default 0)")
     p.add_argument("--image-weight", type=float, help="w of the pooled embedding (default: the preset's, 0.5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--init", type=Path, help="initial weights from a checkpoint (same preset)")
+    p.add_argument("--init", type=Path, help="initial weights: a checkpoint of the same preset, or an exported "
+                   "reader model (a shipped name such as jp-firms, or a folder from `clippings export`)")
     p.add_argument("--device", default="auto", help="auto (CUDA when PyTorch sees a GPU, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--train-on-held-out", action="store_true",
                    help="allow corpus/query/val/test records in --data (refused by default: they are for scoring)")
@@ -66,6 +71,16 @@ def _model_config(args: argparse.Namespace, records) -> "ModelConfig":
             raise ClippingsError("--image-weight must lie in [0, 1]")
         model_cfg = dataclasses.replace(model_cfg, image_weight=args.image_weight)
     return model_cfg
+
+
+def _frozen_trunk(model_cfg: "ModelConfig", threads: int):
+    """The reader family's recogniser, run once per record before training (it is frozen)."""
+    if model_cfg.family != "reader":
+        return None
+    from clippings.models.trunk import TrunkRunner
+
+    log.info("trunk=%s: reading every crop once (about 30 ms a crop a core)", model_cfg.trunk)
+    return TrunkRunner(model_cfg.trunk, threads=threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,8 +108,11 @@ def run(args: argparse.Namespace) -> int:
                     "--data with held-out labelled clippings to tune its thresholds")
     model_cfg = _model_config(args, records)
     tokenizer = make_tokenizer(model_cfg.preprocess, model_cfg.hf_path)
-    train = encode_records(records, model_cfg.preprocess, tokenizer, desc="preprocess train")
-    val = encode_records(val_ds.records, model_cfg.preprocess, tokenizer, desc="preprocess val") if val_ds else None
+    trunk = _frozen_trunk(model_cfg, args.threads)
+    cache = args.out / "features"
+    train = encode_records(records, model_cfg.preprocess, tokenizer, desc="preprocess train", trunk=trunk, cache_dir=cache)
+    val = encode_records(val_ds.records, model_cfg.preprocess, tokenizer, desc="preprocess val",
+                         trunk=trunk, cache_dir=cache) if val_ds else None
     val_splits = [r.split for r in val_ds.records] if val_ds else None
     log.info("train records=%d entities=%d val=%s device=%s", len(train), len({e for e in train.entities if e}),
              len(val) if val else 0, device)
@@ -104,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
         batch_size=args.batch_size, classes_per_batch=args.classes_per_batch, instances=args.instances,
         lr=args.lr, seed=args.seed, threads=args.threads, device=device,
+        augment=trunk is None,  # pixel noise means nothing to features computed once per crop
+        modality_dropout=args.modality_dropout,
     )
     trainer = Trainer(model_cfg, cfg, train, val, val_splits)
     if args.resume:

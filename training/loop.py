@@ -50,6 +50,10 @@ class TrainConfig:
     temperature: float = 0.1  # SupCon
     unimodal_weight: float = 0.5  # SupCon on each tower too, so a clipping missing one modality still links
     augment: bool = True  # print/scan noise on every batch (training/augment.py)
+    # Stage 2: the share of clippings pooled from one modality only (half without the image,
+    # half without the text), so that a caption without its photo, or a photo without its
+    # caption, lands near the full clipping and links at the one served threshold.
+    modality_dropout: float = 0.0
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0: all cores
     device: str = "cpu"  # the records stay in host memory; each batch moves to the device
@@ -59,6 +63,36 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def drop_modality(image_present: torch.Tensor, text_present: torch.Tensor,
+                  rate: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Of the clippings that have both, a share `rate` loses one at random (never both)."""
+    both = (image_present > 0) & (text_present > 0)
+    u = torch.rand(image_present.shape, device=image_present.device)
+    no_image = both & (u < rate / 2)
+    no_text = both & (u >= rate / 2) & (u < rate)
+    return image_present * ~no_image, text_present * ~no_text
+
+
+def exported_model_dir(path: Path) -> Path | None:
+    """An exported model folder or a shipped model's name -> its folder; None for a checkpoint."""
+    from clippings.runtime.onnx_model import SHIPPED_MODELS_DIR
+
+    for candidate in (Path(path), SHIPPED_MODELS_DIR / str(path)):
+        if (candidate / "manifest.json").is_file():
+            return candidate
+    return None
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay except on what the model names in no_weight_decay() (timm's convention):
+    decoupled decay would shrink every row of a character table that a batch did not use,
+    and so the characters training never saw."""
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if n not in skip], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if n in skip], "weight_decay": 0.0}]
 
 
 class Trainer:
@@ -74,7 +108,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self.device = torch.device(cfg.device)
         self.model = create_model(model_cfg).to(self.device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.stage_epochs = [("stage1", cfg.stage1_epochs)]
         if cfg.mode == "supervised":
             self.stage_epochs.append(("stage2", cfg.stage2_epochs))
@@ -112,6 +146,15 @@ class Trainer:
         log.info("resumed path=%s epoch=%d step=%d best=%.4f", path, self.epoch, self.step, self.best)
 
     def init_from(self, path: Path) -> None:
+        """From a checkpoint, or from an exported model whose graph holds every trained weight
+        (the reader family: a shipped model's name, e.g. jp-firms, or its folder)."""
+        exported = exported_model_dir(path)
+        if exported is not None:
+            from clippings.models.reader import load_exported_weights
+
+            load_exported_weights(self.model, exported)
+            log.info("initialised weights from exported model=%s", exported)
+            return
         model, cfg, _ = load_checkpoint(path)
         self.model.load_state_dict(model.state_dict())
         log.info("initialised weights from path=%s", path)
@@ -177,7 +220,8 @@ class Trainer:
             pixels, ids, ip, tp = self._on_device(self.train_set.batch(idx))
             labels = self.labels[idx.to(self.device)]
             img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
-            loss = supcon_loss(pool(img, txt, w, ip, tp), labels, t)
+            pip, ptp = drop_modality(ip, tp, self.cfg.modality_dropout)
+            loss = supcon_loss(pool(img, txt, w, pip, ptp), labels, t)
             if self.cfg.unimodal_weight > 0:
                 hi, ht = ip > 0, tp > 0
                 loss = loss + self.cfg.unimodal_weight * (

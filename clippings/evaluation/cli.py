@@ -72,4 +72,7 @@ def run(args: argparse.Namespace) -> int:
     for name, m in result["metrics"].items():
         t = m.get("threshold")
         print(f"  {name:<12} {m[key]:>7.3f} {'' if t is None else f'{t:>10.3f}'}")
+    partial = result["missing_modality"]
+    print(f"  missing one modality (n={partial['n']}, at {partial['threshold']:.3f}): linked to their own entity: "
+          f"text only {partial['text_only']['links']:.3f}, image only {partial['image_only']['links']:.3f}")
     return 0

@@ -19,6 +19,7 @@ from clippings.evaluation.plots import plot_dedup_scores, plot_link_scores
 from clippings.evaluation.linking import (
     cluster_dense, grid_search, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold,
 )
+from clippings.evaluation.partial import missing_modality
 from clippings.evaluation.scoring import WEIGHT_GRID, dedup_scores, link_decision_accuracy, link_scores
 from clippings.runtime.preprocess import load_image
 
@@ -57,6 +58,9 @@ def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to:
         served_link = emb.manifest.thresholds["link"]
         accuracy = link_decision_accuracy(pool(img, txt, ip, tp, emb.image_weight), splits, entities, served_link)
         metrics["clippings"].update(threshold=served_link, decision_accuracy=accuracy, thresholds="manifest")
+    # The linker decides on the pooled cosine alone (no string features), so the embedding's
+    # own score is the decision's.
+    metrics["embedding_only"] = {"top1": metrics["clippings"]["top1"], "image_weight": emb.image_weight}
     strings = _string_link(records)
     metrics["levenshtein"] = strings["levenshtein"]
     metrics["jaccard"] = {"top1": max(strings["jaccard_char"]["top1"], strings["jaccard_word"]["top1"]),
@@ -65,7 +69,10 @@ def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to:
     if plot_to is not None:
         plot_link_scores(pool(img, txt, ip, tp, emb.image_weight), splits, entities,
                          metrics["clippings"]["threshold"], plot_to)
-    return {"task": "link", "n": s["n"], "metrics": metrics}
+    split_a = np.asarray(splits)
+    partial = missing_modality(img, txt, ip, tp, entities, emb.image_weight, metrics["clippings"]["threshold"],
+                               queries=np.flatnonzero(split_a == "query"), targets=np.flatnonzero(split_a == "corpus"))
+    return {"task": "link", "n": s["n"], "metrics": metrics, "missing_modality": partial}
 
 
 def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to: Path | None = None) -> dict:
@@ -83,8 +90,10 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
         ari = adjusted_rand_score(labels_of(t_ent), single_linkage(pool(*t_towers, w), cut))
         result["metrics"]["clippings"] = {"ari": float(ari), "threshold": cut, "image_weight": w,
                                           "thresholds": "manifest"}
+    chosen = result["metrics"]["clippings"]
+    result["missing_modality"] = missing_modality(*t_towers, t_ent, chosen["image_weight"], chosen["threshold"])
+    result["metrics"]["embedding_only"] = {"ari": chosen["ari"], "image_weight": chosen["image_weight"]}  # cosine alone decides
     if plot_to is not None:
-        chosen = result["metrics"]["clippings"]
         plot_dedup_scores(pool(*t_towers, chosen["image_weight"]), t_ent, chosen["threshold"], plot_to)
     return result
 

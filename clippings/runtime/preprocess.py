@@ -6,6 +6,7 @@ model's manifest, so a served model always sees inputs prepared as in training.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image
 from pydantic import ConfigDict
 
+HASHED_TOKENIZERS = ("chars", "ngrams")  # need no file beside the model
 _HASH_MULT = np.uint64(2654435761)  # Knuth's multiplicative hash: spreads CJK codepoints over buckets
 
 
@@ -27,12 +29,17 @@ class PreprocessConfig:
     image_width: int = 128
     channels: int = 1  # 1: grayscale (text crops), 3: RGB (photos)
     reflow_tall: bool = True  # vertical Japanese crops are re-laid as one horizontal line
+    rotate_tall: bool = False  # or turned 90 degrees counter-clockwise, as a line recogniser reads them
     pad_value: int = 255  # letterbox fill: paper white
+    align_left: bool = False  # letterbox at the left edge (where a line recogniser expects text) or centred
     mean: float | tuple[float, ...] = 0.5  # one value, or one per channel (CLIP's)
     std: float | tuple[float, ...] = 0.5
     text_max_len: int = 40  # characters (or tokens) kept after NFKC normalisation
     text_buckets: int = 8192  # hashed character vocabulary; id 0 is padding
-    tokenizer: str = "chars"  # "chars": hashed characters; else a tokenizer.json beside the model
+    text_bigram_buckets: int = 0  # tokenizer "ngrams": hashed character pairs, ids after the unigrams
+    text_word_buckets: int = 0  # tokenizer "ngrams": hashed lower-cased words, ids after the pairs
+    tokenizer: str = "chars"  # "chars": hashed characters in order; "ngrams": a bag of hashed
+    # characters and character pairs; else a tokenizer.json beside the model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,15 +60,18 @@ class PreprocessConfig:
 def prepare_image(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     """One PIL image -> (C, H, W) float32, letterboxed to the model's size."""
     img = img.convert("L" if cfg.channels == 1 else "RGB")
-    if cfg.reflow_tall and img.height > 1.5 * img.width:
-        img = reflow_vertical(img, cfg.pad_value)
+    if img.height > 1.5 * img.width:
+        if cfg.rotate_tall:
+            img = img.rotate(90, expand=True)  # counter-clockwise: the first character ends up on the left
+        elif cfg.reflow_tall:
+            img = reflow_vertical(img, cfg.pad_value)
     w, h = img.size
     scale = min(cfg.image_width / w, cfg.image_height / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     img = img.resize((nw, nh), Image.Resampling.BILINEAR)
     fill = cfg.pad_value if cfg.channels == 1 else (cfg.pad_value,) * 3
     canvas = Image.new(img.mode, (cfg.image_width, cfg.image_height), fill)
-    canvas.paste(img, ((cfg.image_width - nw) // 2, (cfg.image_height - nh) // 2))
+    canvas.paste(img, (0 if cfg.align_left else (cfg.image_width - nw) // 2, (cfg.image_height - nh) // 2))
     arr = np.asarray(canvas, dtype=np.float32) * (1.0 / 255.0)
     arr = arr[None] if cfg.channels == 1 else arr.transpose(2, 0, 1)  # (C, H, W)
     mean = np.asarray(cfg.mean, np.float32).reshape(-1, 1, 1)
@@ -171,20 +181,54 @@ def normalize_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
+def _hash(codepoints: np.ndarray) -> np.ndarray:
+    return (codepoints.astype(np.uint64) * _HASH_MULT) % np.uint64(2**32)
+
+
+def unigram_bucket(char: str, buckets: int) -> int:
+    """The id tokenize_text and tokenize_ngrams give one (normalised) character."""
+    return int(1 + _hash(np.array([ord(char)], np.uint32))[0] % np.uint64(buckets - 1))
+
+
+def _word_ids(text: str, cfg: PreprocessConfig) -> np.ndarray:
+    if not cfg.text_word_buckets:
+        return np.zeros(0, np.int64)
+    base = cfg.text_buckets + cfg.text_bigram_buckets
+    words = text.casefold().split()
+    return np.array([base + int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+                     % cfg.text_word_buckets for w in words], np.int64)
+
+
+def tokenize_ngrams(text: str, cfg: PreprocessConfig) -> np.ndarray:
+    """One string -> (text_max_len,) int64: the hashed characters, the hashed pairs of
+    neighbouring characters, then the hashed words, 0-padded. A bag: order carries no meaning."""
+    ids = np.zeros(cfg.text_max_len, np.int64)
+    text = normalize_text(text)
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    h = _hash(cps)
+    uni = 1 + (h % np.uint64(cfg.text_buckets - 1)).astype(np.int64)
+    # A pair hashes as a 64-bit mix of both characters' hashes, so (a, b) and (b, a) differ.
+    pair = (h[:-1] * np.uint64(0x9E3779B1) + h[1:]) % np.uint64(2**61 - 1)
+    bi = cfg.text_buckets + (pair % np.uint64(cfg.text_bigram_buckets)).astype(np.int64)
+    every = np.concatenate([uni, bi, _word_ids(text, cfg)])[: cfg.text_max_len]
+    ids[: len(every)] = every
+    return ids
+
+
 def tokenize_text(text: str, cfg: PreprocessConfig) -> np.ndarray:
     """One string -> (text_max_len,) int64 hashed character ids, 0-padded."""
     ids = np.zeros(cfg.text_max_len, np.int64)
     cps = np.frombuffer(normalize_text(text).encode("utf-32-le"), dtype=np.uint32)[: cfg.text_max_len]
-    hashed = (cps.astype(np.uint64) * _HASH_MULT) % np.uint64(2**32)
-    ids[: len(cps)] = 1 + (hashed % np.uint64(cfg.text_buckets - 1)).astype(np.int64)
+    ids[: len(cps)] = 1 + (_hash(cps) % np.uint64(cfg.text_buckets - 1)).astype(np.int64)
     return ids
 
 
 def tokenize_texts(texts: Sequence[str], cfg: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
     """-> text_ids (N, L) int64, text_present (N,) float32."""
+    one = tokenize_ngrams if cfg.tokenizer == "ngrams" else tokenize_text
     ids = np.zeros((len(texts), cfg.text_max_len), np.int64)
     for i, t in enumerate(texts):
-        ids[i] = tokenize_text(t or "", cfg)
+        ids[i] = one(t or "", cfg)
     present = (ids[:, 0] != 0).astype(np.float32)
     return ids, present
 
@@ -195,7 +239,7 @@ class Tokenizer(Protocol):
 
 
 class CharTokenizer:
-    """Hashed characters: Japanese and English alike, no vocabulary file to ship."""
+    """Hashed characters (or character n-grams): Japanese and English alike, no vocabulary file to ship."""
 
     def __init__(self, cfg: PreprocessConfig):
         self.cfg = cfg
@@ -222,7 +266,7 @@ class HFTokenizer:
 
 
 def make_tokenizer(cfg: PreprocessConfig, base_dir: str | Path | None) -> Tokenizer:
-    if cfg.tokenizer == "chars":
+    if cfg.tokenizer in HASHED_TOKENIZERS:
         return CharTokenizer(cfg)
     if base_dir is None:
         raise ValueError(f"tokenizer {cfg.tokenizer!r} needs the model folder it lives in")

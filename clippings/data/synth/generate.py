@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from clippings.data.synth.options import DEGRADATION_SETS, FONT_SETS, KINDS, TASKS
+from clippings.data.synth.options import DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, TASKS
 from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
 
@@ -45,6 +45,7 @@ def generate(
     seed: int = 0,
     fonts: str | None = None,
     degradations: str = "train",
+    ocr: str = "simulated",
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
@@ -53,9 +54,9 @@ def generate(
 
     instances: train: instances per entity (default 4); link: the most queries per entity
     (default 2); dedup: the largest cluster (default 5 for jp-firms, 6 for news).
-    fonts: jp-firms only (default "train").
+    fonts: jp-firms only (default "train"). ocr: jp-firms only, "simulated" or "tesseract".
     """
-    generator = _make_generator(kind, task, fonts, degradations)
+    generator = _make_generator(kind, task, fonts, degradations, ocr)
     if instances is None:
         instances = generator.default_instances[task]
     _check_counts(entities=entities, instances=instances, workers=workers, seed=seed)
@@ -73,7 +74,7 @@ def generate(
     summary = {
         "kind": kind, "task": task, "entities": entities, "entities_drawn": n_entities,
         "instances": instances, "seed": seed, "fonts": fonts if kind == "jp-firms" else None,
-        "degradations": degradations, "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
+        "degradations": degradations, "ocr": ocr, "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
     }
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     tmp_meta.replace(out / "meta.jsonl")
@@ -104,7 +105,7 @@ def _plan_all(generator, kind: str, task: str, entities: int, instances: int, se
     return n_entities, plans
 
 
-def _make_generator(kind: str, task: str, fonts: str | None, degradations: str):
+def _make_generator(kind: str, task: str, fonts: str | None, degradations: str, ocr: str = "simulated"):
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
     if task not in TASKS:
@@ -117,9 +118,13 @@ def _make_generator(kind: str, task: str, fonts: str | None, degradations: str):
         fonts = fonts or "train"
         if fonts not in FONT_SETS:
             raise ConfigError(f"unknown font set {fonts!r} (expected one of {', '.join(FONT_SETS)})")
-        return JpFirms(fonts, degradations)
+        if ocr not in OCR_ENGINES:
+            raise ConfigError(f"unknown OCR {ocr!r} (expected one of {', '.join(OCR_ENGINES)})")
+        return JpFirms(fonts, degradations, ocr)
     if fonts is not None:
         raise ConfigError("--fonts applies to jp-firms only: news photos carry no printed text")
+    if ocr != "simulated":
+        raise ConfigError("--ocr applies to jp-firms only: news captions are typed, not read from the photo")
     from clippings.data.synth.news import News
 
     return News(degradations)

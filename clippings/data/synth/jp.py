@@ -56,17 +56,23 @@ class CropPlan:
     degradations: str
     clutter_text: str  # the neighbouring entry a crop may clip at an edge
     seed: tuple[int, ...]
+    ocr: str = "simulated"  # or "tesseract": the text is a real engine's reading of the saved crop
 
 
 class JpFirms:
     name = "jp-firms"
     default_instances = {"train": 4, "link": 2, "dedup": 5}
 
-    def __init__(self, fonts: str, degradations: str):
+    def __init__(self, fonts: str, degradations: str, ocr: str = "simulated"):
         self.faces = font_set(fonts)
         check_fonts(self.faces)
         self.ja_faces = tuple(f for f in self.faces if f.script == "ja")
         self.degradations = degradations
+        self.ocr = ocr
+        if ocr == "tesseract":
+            from clippings.data.shift.ocr import tesseract
+
+            tesseract()  # fails now, with the packages to install, not after the first crop
 
     def entities(self, rng: np.random.Generator, n: int) -> list[FirmName]:
         return firm_names(rng, n)
@@ -100,6 +106,7 @@ class JpFirms:
                 degradations=self.degradations,
                 clutter_text=neighbours[int(rng.integers(len(neighbours)))].text if neighbours else "",
                 seed=seed + (len(plans),),
+                ocr=self.ocr,
             ))
         return plans
 
@@ -146,12 +153,17 @@ def render_crop(plan: CropPlan, out_dir: Path) -> tuple[dict, dict]:
     rel = f"images/{plan.record_id}.png"
     _gray_levels(img, GRAY_LEVELS).save(out_dir / rel, format="PNG", compress_level=9)
     text = "" if plan.empty_text else ocr_text(plan.truth, rng, plan.ocr_level, plan.layout.vertical)
+    if plan.ocr == "tesseract" and not plan.empty_text:
+        # The shift sets' reader (clippings.data.shift.ocr): what a real feed's OCR gives.
+        from clippings.data.shift.ocr import read
+
+        text = read(out_dir / rel, plan.layout.vertical)
     record = {"id": plan.record_id, "image": rel, "text": text, "entity": plan.entity_id, "split": plan.split}
     meta = {
         "id": plan.record_id, "truth": plan.truth, "font": plan.layout.face.name,
         "vertical": plan.layout.vertical, "char_px": plan.layout.char_px,
         "severity": round(plan.severity, 3), "ocr_level": round(plan.ocr_level, 3),
-        "degradations": plan.degradations,
+        "degradations": plan.degradations, "ocr": plan.ocr,
     }
     return record, meta
 
