@@ -153,3 +153,19 @@ def test_link_eval_top1_is_exact():
     for name in TEXT_METHODS:
         m = result["metrics"][name]
         assert m["top1"] == pytest.approx(2 / 3), (name, m)
+
+
+def test_equal_top1_is_decided_by_the_margin_to_the_best_other_entity():
+    """Photos tell the two firms apart cleanly, the queries' texts only just: every w links
+    both queries right, and the served w is the one that keeps them furthest from the wrong
+    firm (all image), not the middle of the grid."""
+    from clippings.evaluation.scoring import link_margin, tune_serving
+
+    img = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]], np.float32)
+    txt = np.array([[0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0.8, 0.6], [0, 0, 0.6, 0.8]], np.float32)
+    present = np.ones(4, np.float32)
+    splits, entities = ["corpus", "corpus", "query", "query"], ["a", "b", "a", "b"]
+    tuned = tune_serving(img, txt, present, present, splits, entities)
+    assert tuned["val_top1"] == 1.0 and tuned["image_weight"] == 1.0
+    full = pool(img, txt, present, present, 1.0)
+    assert link_margin(full, splits, entities) == pytest.approx(1.0)  # own photo 1.0, the other's 0.0
