@@ -28,27 +28,26 @@ def missing_modality(
     full = pool(img, txt, ip, tp, image_weight)
     ent = np.asarray([e if e is not None else f"\0{i}" for i, e in enumerate(entities)], dtype=object)
     both = queries[(ip[queries] > 0) & (tp[queries] > 0)]
-    has_match = np.array([np.any((ent[targets] == ent[q]) & (targets != q)) for q in both], bool)
-    both = both[has_match]
-    out: dict = {"n": int(len(both)), "threshold": threshold}
-    ones, zeros = np.ones(len(both), np.float32), np.zeros(len(both), np.float32)
-    for name, (i_on, t_on) in {"text_only": (zeros, ones), "image_only": (ones, zeros)}.items():
-        part = pool(img[both], txt[both], i_on, t_on, image_weight)
+    same = ent[both][:, None] == ent[targets][None, :]  # (P, T): own entity
+    same &= targets[None, :] != both[:, None]  # never itself
+    both, same = both[same.any(axis=1)], same[same.any(axis=1)]
+    out: dict = {"n": int(len(both)), "threshold": threshold, "median_cosine_to_itself": {}}
+    for name, on in {"text_only": (0.0, 1.0), "image_only": (1.0, 0.0)}.items():
+        if not len(both):
+            out[name] = {"links": 0.0, "false_links": 0.0, "median_cosine_to_own": 0.0}
+            out["median_cosine_to_itself"][name] = 0.0
+            continue
+        part = pool(img[both], txt[both], np.full(len(both), on[0], np.float32),
+                    np.full(len(both), on[1], np.float32), image_weight)
         sims = part @ full[targets].T  # (P, T)
         sims[targets[None, :] == both[:, None]] = -np.inf  # not against itself
         best = sims.argmax(axis=1)
         top = sims[np.arange(len(both)), best]
-        right = ent[targets[best]] == ent[both]
-        own = np.array([sims[k, ent[targets] == ent[q]].max() for k, q in enumerate(both)]) if len(both) else zeros
+        right = same[np.arange(len(both)), best]
         out[name] = {
-            "links": float(np.mean(right & (top >= threshold))) if len(both) else 0.0,
-            "false_links": float(np.mean(~right & (top >= threshold))) if len(both) else 0.0,
-            "median_cosine_to_own": float(np.median(own)) if len(both) else 0.0,
+            "links": float(np.mean(right & (top >= threshold))),
+            "false_links": float(np.mean(~right & (top >= threshold))),
+            "median_cosine_to_own": float(np.median(np.where(same, sims, -np.inf).max(axis=1))),
         }
-    self_full = full[both]
-    out["median_cosine_to_itself"] = {
-        name: float(np.median(np.sum(pool(img[both], txt[both], i_on, t_on, image_weight) * self_full, axis=1)))
-        if len(both) else 0.0
-        for name, (i_on, t_on) in {"text_only": (zeros, ones), "image_only": (ones, zeros)}.items()
-    }
+        out["median_cosine_to_itself"][name] = float(np.median(np.sum(part * full[both], axis=1)))
     return out

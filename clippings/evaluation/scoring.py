@@ -61,19 +61,18 @@ WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
 
 
 def link_margin(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None]) -> float:
-    """Mean, over queries whose entity is in the corpus, of (best cosine to a corpus record of
-    its own entity) - (best cosine to another entity's): in [-2, 2]."""
+    """Mean, over queries whose entity is in the corpus (and not alone in it), of (best cosine
+    to a corpus record of its own entity) - (best cosine to another entity's): in [-2, 2]."""
     splits_a = np.asarray(splits)
     c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
     corpus_ent = np.asarray([entities[i] for i in c_idx], dtype=object)
-    margins = []
-    for q in q_idx:
-        own = corpus_ent == entities[q]
-        if entities[q] is None or not own.any() or own.all():
-            continue
-        sims = vectors[c_idx] @ vectors[q]
-        margins.append(float(sims[own].max() - sims[~own].max()))
-    return float(np.mean(margins)) if margins else 0.0
+    own = corpus_ent[None, :] == np.asarray([entities[i] for i in q_idx], dtype=object)[:, None]  # (Q, C)
+    scored = own.any(axis=1) & ~own.all(axis=1) & np.array([entities[i] is not None for i in q_idx], bool)
+    if not scored.any():
+        return 0.0
+    sims = vectors[q_idx[scored]] @ vectors[c_idx].T
+    own = own[scored]
+    return float(np.mean(np.where(own, sims, -np.inf).max(axis=1) - np.where(own, -np.inf, sims).max(axis=1)))
 
 
 def tune_serving(
@@ -92,8 +91,11 @@ def tune_serving(
     if {"corpus", "query"} <= set(splits):
         # Top-1 first; among equal top-1 (common: a few hundred queries, a coarse grid), the w
         # that keeps each query's own entity furthest above its best other one.
-        w, _ = grid_search(order, lambda w: link_scores(pooled(float(w)), splits, entities)["top1"]
-                           + 1e-6 * link_margin(pooled(float(w)), splits, entities))
+        def objective(w: float) -> float:
+            v = pooled(float(w))
+            return link_scores(v, splits, entities)["top1"] + 1e-6 * link_margin(v, splits, entities)
+
+        w, _ = grid_search(order, objective)
         chosen = link_scores(pooled(w), splits, entities)
         dedup_threshold, _ = tune_dedup_threshold(pooled(w), entities)
         return {"image_weight": w, "link": chosen["threshold"], "dedup": dedup_threshold, "val_top1": chosen["top1"]}
