@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="dataset whose clippings verify the export (default: the run's val data)")
     p.add_argument("--name", help="model name in the manifest (default: the preset's)")
     p.add_argument("--fp16", action="store_true", help="also write a float16 variant")
-    p.add_argument("--int8", action="store_true", help="also write a dynamically quantised int8 variant")
+    p.add_argument("--int8", action="store_true", help="also write an int8 variant (convolutions statically quantised, calibrated on the held-out sample; small family only)")
     p.add_argument("--link-threshold", type=float, help="override the tuned top-1 'no match' cosine")
     p.add_argument("--dedup-threshold", type=float, help="override the tuned clustering cosine")
     p.set_defaults(func=run)

@@ -71,6 +71,12 @@ PRESETS: dict[str, ModelConfig] = {
         preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
                                     pad_value=128, text_max_len=96),
     ),
+    # The same with a window of 384 characters: a paragraph-long caption, read in order.
+    "long-photos": ModelConfig(
+        name="long-photos",
+        preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
+                                    pad_value=128, text_max_len=384),
+    ),
     # The same photo tower with a bag of hashed characters, character pairs and words over the
     # first 1,024 n-grams of a caption (about 450 characters) instead of a window of 96.
     "bag-photos": ModelConfig(

@@ -80,6 +80,23 @@ def test_export_parity_on_real_inputs(tiny):
     assert np.allclose(one_img, ort_img[:1], atol=1e-5)
 
 
+def test_int8_variant_quantises_every_convolution_but_the_first_image_one(tiny):
+    """Static QDQ: each Conv reads int8 weights through a DequantizeLinear, except the first
+    image convolution (raw pixels), which stays fp32; the dynamic variant it replaced had none."""
+    import onnx
+
+    from clippings.export.int8 import first_image_conv
+
+    first = first_image_conv(onnx.load(str(tiny / "model" / "model.onnx")))
+    graph = onnx.load(str(tiny / "model" / "model.int8.onnx")).graph
+    made_by = {out: node for node in graph.node for out in node.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    int8 = {n.name for n in convs if getattr(made_by.get(n.input[1]), "op_type", None) == "DequantizeLinear"}
+    assert first is not None and first.startswith("/vision/")
+    assert int8 == {n.name for n in convs} - {first} and len(int8) >= 4
+    assert Manifest.load(tiny / "model").parity["int8"]["min_cosine"] > 0.97
+
+
 def test_export_gate_refuses_a_graph_that_is_not_the_model(tiny):
     """The parity gate passes the exported graphs against their checkpoint, and refuses them
     against another model of the same architecture, and against the same model nudged (its

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clippings.data.synth.options import DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, TASKS
+from clippings.data.synth.options import CAPTION_STYLES, DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, TASKS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ocr", choices=OCR_ENGINES, default="simulated",
                    help="jp-firms: each record's text is the generator's simulated OCR, or tesseract's reading "
                         "of the crop as a real feed's would be (needs the tesseract-ocr packages; about 0.15 s a crop)")
+    p.add_argument("--captions", choices=CAPTION_STYLES, default="short",
+                   help="news: short (dateline, one description, credit) or long (a paragraph: added sentences "
+                        "that reprints drop or reorder and other photos of the event share) (short)")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="rendering processes (1)")
     p.add_argument("--overwrite", action="store_true", help="replace a data set already in OUT_DIR")
     p.set_defaults(func=run)
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     generate(
         args.kind, args.out_dir, task=args.task, entities=args.entities, instances=args.instances,
-        seed=args.seed, fonts=args.fonts, degradations=args.degradations, ocr=args.ocr, workers=args.workers,
+        seed=args.seed, fonts=args.fonts, degradations=args.degradations, ocr=args.ocr, captions=args.captions,
+        workers=args.workers,
         overwrite=args.overwrite,
     )
     return 0

@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from clippings.data.synth.options import DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, TASKS
+from clippings.data.synth.options import CAPTION_STYLES, DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, TASKS
 from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
 
@@ -46,6 +46,7 @@ def generate(
     fonts: str | None = None,
     degradations: str = "train",
     ocr: str = "simulated",
+    captions: str = "short",
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
@@ -55,8 +56,9 @@ def generate(
     instances: train: instances per entity (default 4); link: the most queries per entity
     (default 2); dedup: the largest cluster (default 5 for jp-firms, 6 for news).
     fonts: jp-firms only (default "train"). ocr: jp-firms only, "simulated" or "tesseract".
+    captions: news only, "short" (one description) or "long" (a paragraph: story.py).
     """
-    generator = _make_generator(kind, task, fonts, degradations, ocr)
+    generator = _make_generator(kind, task, fonts, degradations, ocr, captions)
     if instances is None:
         instances = generator.default_instances[task]
     _check_counts(entities=entities, instances=instances, workers=workers, seed=seed)
@@ -74,7 +76,8 @@ def generate(
     summary = {
         "kind": kind, "task": task, "entities": entities, "entities_drawn": n_entities,
         "instances": instances, "seed": seed, "fonts": fonts if kind == "jp-firms" else None,
-        "degradations": degradations, "ocr": ocr, "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
+        "degradations": degradations, "ocr": ocr,
+        "captions": captions if kind == "news" else None, "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
     }
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     tmp_meta.replace(out / "meta.jsonl")
@@ -105,7 +108,8 @@ def _plan_all(generator, kind: str, task: str, entities: int, instances: int, se
     return n_entities, plans
 
 
-def _make_generator(kind: str, task: str, fonts: str | None, degradations: str, ocr: str = "simulated"):
+def _make_generator(kind: str, task: str, fonts: str | None, degradations: str, ocr: str = "simulated",
+                    captions: str = "short"):
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
     if task not in TASKS:
@@ -120,14 +124,18 @@ def _make_generator(kind: str, task: str, fonts: str | None, degradations: str, 
             raise ConfigError(f"unknown font set {fonts!r} (expected one of {', '.join(FONT_SETS)})")
         if ocr not in OCR_ENGINES:
             raise ConfigError(f"unknown OCR {ocr!r} (expected one of {', '.join(OCR_ENGINES)})")
+        if captions != "short":
+            raise ConfigError("--captions applies to news only: a firm name is one line")
         return JpFirms(fonts, degradations, ocr)
     if fonts is not None:
         raise ConfigError("--fonts applies to jp-firms only: news photos carry no printed text")
     if ocr != "simulated":
         raise ConfigError("--ocr applies to jp-firms only: news captions are typed, not read from the photo")
+    if captions not in CAPTION_STYLES:
+        raise ConfigError(f"unknown captions {captions!r} (expected one of {', '.join(CAPTION_STYLES)})")
     from clippings.data.synth.news import News
 
-    return News(degradations)
+    return News(degradations, captions)
 
 
 def _check_counts(*, entities: int, instances: int, workers: int, seed: int) -> None:

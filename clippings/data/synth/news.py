@@ -28,6 +28,7 @@ from clippings.data.synth.captions import (
 from clippings.data.synth.halftone import print_photo
 from clippings.data.synth.ocr import ocr_text
 from clippings.data.synth.scene import SceneSpec, draw_scene, random_scene
+from clippings.data.synth.story import draw_body, reprint_body, sibling_body, with_body
 from clippings.data.synth.tasks import Slot
 
 EVENT_SIBLING_SHARE = 0.25  # stories that are another photo of an earlier story's event
@@ -48,6 +49,7 @@ class Story:
     caption: str  # the wire caption
     rewrite: str  # another paper's caption of the same photo
     sibling_of: int | None  # index of the story whose event this photo also shows
+    body: tuple[str, ...] = ()  # the sentences a long caption adds (story.py); () for short captions
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ class News:
     name = "news"
     default_instances = {"train": 4, "link": 2, "dedup": 6}
 
-    def __init__(self, degradations: str):
+    def __init__(self, degradations: str, captions: str = "short"):
         self.degradations = degradations
+        self.long = captions == "long"
 
     def entities(self, rng: np.random.Generator, n: int) -> list[Story]:
         stories: list[Story] = []
@@ -78,12 +81,14 @@ class News:
             if base_idx >= 0 and rng.random() < EVENT_SIBLING_SHARE and stories[base_idx].facts.event != "portrait":
                 base = stories[base_idx]
                 facts = event_sibling(rng, base.facts)
+                body = sibling_body(rng, facts, base.body) if self.long else ()
                 stories.append(Story(facts, random_scene(rng, base.scene.kind), sibling_edit(rng, base.caption),
-                                     sibling_edit(rng, base.rewrite), base_idx))
+                                     sibling_edit(rng, base.rewrite), base_idx, body))
             else:
                 facts = random_facts(rng)
+                body = draw_body(rng, facts) if self.long else ()
                 stories.append(Story(facts, random_scene(rng, EVENTS[facts.event][0]), wire_caption(facts),
-                                     rewrite_caption(facts), None))
+                                     rewrite_caption(facts), None, body))
         return stories
 
     def plan(self, entity_id: str, story: Story, slots: list[Slot], rng: np.random.Generator,
@@ -116,13 +121,14 @@ class News:
 def _caption(story: Story, variant: str, rng: np.random.Generator) -> str:
     if variant == "none":
         return ""
+    body = reprint_body(rng, story.body, variant)
     if variant == "rewrite":
-        return story.rewrite
+        return with_body(story.rewrite, body)
     if variant == "edit":
-        return light_edit(rng, story.caption)
+        return light_edit(rng, with_body(story.caption, body))
     if variant == "truncated":
-        return truncate(rng, story.caption)
-    return story.caption
+        return truncate(rng, with_body(story.caption, body))
+    return with_body(story.caption, body)
 
 
 def render_clipping(plan: PhotoPlan, out_dir: Path) -> tuple[dict, dict]:
