@@ -41,7 +41,8 @@ def outcomes_of(n: int, partition: int = 0) -> list:
 
 
 def test_a_batch_is_recorded_in_one_transaction(redis_url, redis_prefix):
-    """Seen from Redis itself (MONITOR): every write of the batch between one MULTI and its EXEC."""
+    """Seen from Redis itself (MONITOR): every write of the batch between one MULTI and its EXEC,
+    the write-once fields as one HSET per hash, then one SADD per clipping."""
     store = RedisState(redis_client(redis_url), redis_prefix)
     store.ping()
     port = str(store.client.client_info()["addr"].rsplit(":", 1)[1])  # our connection, among other tests'
@@ -57,9 +58,10 @@ def test_a_batch_is_recorded_in_one_transaction(redis_url, redis_prefix):
                 ours.append(cmd["command"])
     ours = [c for c in ours if c.split()[0] not in ("HELLO", "SELECT", "CLIENT")][:-1]
     assert ours[0] == "MULTI" and ours[-1] == "EXEC" and "MULTI" not in ours[1:] and "EXEC" not in ours[:-1]
-    assert sum(c.startswith(f"HSET {redis_prefix}:decision ") for c in ours) == 6
-    assert any(c.startswith("EVAL") for c in ours)  # the watermark, in the same transaction
+    assert sum(c.startswith(f"HSET {redis_prefix}:decision ") for c in ours) == 1
+    assert [c.split()[0] for c in ours[1:-1]] == ["HSET"] * 4 + ["SADD"] * 6 + ["EVAL"]  # EVAL: the watermark
     assert store.decision_count() == 6
+    assert store.current_entities([f"c0-{i}" for i in range(6)]) == {f"c0-{i}": f"e-c0-{i}" for i in range(6)}
 
 
 def test_a_write_that_timed_out_is_retried_whole(redis_prefix, tmp_path):
