@@ -121,6 +121,13 @@ class LinkerSettings(ServiceSettings):
     # "HNSW32" (approximate, needs search="knn").
     index_spec: str = "Flat"
     search: Literal["range", "knn"] = "range"  # range: exact single linkage; knn: top-k only
+    # A Flat block moves to an approximate IVF index, trained on its own vectors in the
+    # background and checked against exact search, at this many vectors (docs/services.md):
+    # an exact scan of 1e5 takes 7.5 ms a decision (p99, one core). 0 pins exact search; a small
+    # value (1,000 or more) makes blocks approximate early.
+    index_grow_at: int = Field(100_000, ge=0)
+    index_recall_target: float = Field(0.99, gt=0.0, le=1.0)  # link recall at the threshold, on a sample
+    index_nprobe: int = Field(16, ge=1)  # IVF lists probed to begin with; doubled until the target is met
     knn_k: int = Field(32, ge=1, le=4096)
     faiss_threads: int = Field(1, ge=1)
     # A batch's search switches to BLAS from this many queries (FAISS's default waits for

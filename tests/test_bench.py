@@ -71,6 +71,15 @@ def test_linker_bench(tmp_path, redis_url):
     assert set(data["summary"]["at_largest"]) == {"numpy", "flat", "ivf", "hnsw"}
 
 
+def test_linker_growth_bench(tmp_path):
+    """Grown from empty past the policy's size: the last checkpoint searches the IVF index."""
+    data = run_bench("linker_growth", tmp_path / "growth.json")
+    last = data["results"][-1]
+    assert last["approximate"] is True and last["vectors"] >= data["config"]["size"]
+    positive(last, "batch_decisions_per_s", "decide1_p50_ms", "decide1_p99_ms")
+    assert data["summary"]["final"]["exact_pairs"] > 0
+
+
 def test_e2e_bench(tmp_path, redis_url):
     data = run_bench("e2e", tmp_path / "e2e.json", "--redis", redis_url)
     capacity, paced = data["results"]
@@ -98,7 +107,7 @@ def test_capacity_model_reads_the_committed_figures(tmp_path):
         assert 1 <= r["linker_replicas"] <= r["linker_partitions"] and r["linker_ms_per_decision"] > 0
 
 
-@pytest.mark.parametrize("name", ["embedder", "linker", "e2e"])
+@pytest.mark.parametrize("name", ["embedder", "linker", "linker_growth", "e2e"])
 def test_quick_runs_never_replace_the_committed_results(name):
     """`python -m bench.X --quick` writes a git-ignored file; only a full run (or --out) writes bench/results/X.json."""
     import importlib

@@ -3,6 +3,9 @@
 The FAISS id of a vector is its position in `ids`, so the index and the id list rebuild
 identically from the same sequence of adds (replay after a restart gives the same ids).
 
+With a GrowthPolicy a flat block moves to an approximate IVF index past a size, built in a
+worker thread while decisions go on (growth.py).
+
 With `gpu_min_vectors` > 0 a block that grows to that many vectors moves to the GPU when
 FAISS sees one (faiss-gpu: `pip install 'clippings[gpu]'`), and stays on the CPU with one
 log line otherwise. FAISS has no range search on GPU, so only "knn" search uses it (the
@@ -12,12 +15,14 @@ service passes 0 for "range"). Snapshots are always written from a CPU copy.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from clippings.errors import ConfigError
+from clippings.services.linker.growth import GrowthPolicy, Grown, approximate_params, build_ivf
 from clippings.services.ops.logfmt import kv
 
 log = logging.getLogger(__name__)
@@ -62,15 +67,27 @@ def to_gpu(index: faiss.Index) -> faiss.Index | None:
 
 class BlockIndex:
     def __init__(self, dim: int, spec: str, index: faiss.Index | None = None, ids: list[str] | None = None,
-                 gpu_min_vectors: int = 0):
+                 gpu_min_vectors: int = 0, growth: GrowthPolicy | None = None, link_recall: float | None = None):
         self.dim = dim
         self.spec = spec
         self.index = index if index is not None else new_faiss_index(dim, spec)
         self.ids: list[str] = ids if ids is not None else []
         if self.index.ntotal != len(self.ids):
             raise ValueError(f"index holds {self.index.ntotal} vectors but {len(self.ids)} ids")
+        self.growth = growth
+        self.link_recall = link_recall  # of the approximate index, measured when it was built
+        self._build: Future | None = None
+        self._worker: ThreadPoolExecutor | None = None
         self.on_gpu = False
         self.use_gpu_from(gpu_min_vectors)
+
+    @property
+    def approximate(self) -> bool:
+        return approximate_params(self.index) is not None
+
+    @property
+    def growing(self) -> bool:
+        return self._build is not None
 
     def use_gpu_from(self, min_vectors: int) -> None:
         """Move to the GPU at `min_vectors` vectors (0: stay on the CPU), now if already that large."""
@@ -86,18 +103,69 @@ class BlockIndex:
         if gpu_index is not None:
             self.index, self.on_gpu = gpu_index, True
 
+    def _flat(self) -> faiss.IndexFlat | None:
+        inner = faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap) else None
+        return inner if isinstance(inner, faiss.IndexFlat) else None
+
+    def _grow(self) -> None:
+        """Start building the approximate index once a flat block reaches the policy's size.
+        The vectors are copied here, in the decision thread: the worker must not read the flat
+        index while later batches add to it."""
+        g = self.growth
+        if g is None or g.grow_at <= 0 or self._build is not None or self.on_gpu or len(self.ids) < g.grow_at:
+            return
+        flat = self._flat()
+        if flat is None:  # already approximate, or an index_spec other than Flat: nothing to grow
+            return
+        vectors = flat.reconstruct_n(0, len(self.ids))
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-growth")
+        self._build = self._worker.submit(build_ivf, vectors, g)
+        log.info(kv("index_growth_started", vectors=len(vectors)))
+
+    def _swap_if_built(self, wait: bool = False) -> None:
+        """Between batches: swap a finished build in, after adding what came since its copy."""
+        if self._build is None or not (wait or self._build.done()):
+            return
+        future, self._build = self._build, None
+        try:
+            grown: Grown = future.result()
+        except Exception as exc:  # noqa: BLE001 - a failed build leaves the exact index serving
+            log.error(kv("index_growth_failed", vectors=len(self.ids), detail=str(exc)))
+            self.growth = None
+            return
+        finally:
+            self._worker.shutdown(wait=False)
+        if len(self.ids) > grown.n:
+            tail = self._flat().reconstruct_n(grown.n, len(self.ids) - grown.n)
+            grown.index.add_with_ids(tail, np.arange(grown.n, len(self.ids), dtype=np.int64))
+        self.index, self.link_recall = grown.index, grown.link_recall
+        log.info(kv("index_grown", vectors=len(self.ids), nlist=grown.nlist, nprobe=grown.nprobe,
+                    link_recall=round(grown.link_recall, 4), build_s=round(grown.build_s, 2)))
+
+    def grow_with(self, policy: GrowthPolicy | None) -> None:
+        """Set the growth policy (a restored block gets the running linker's), growing now if due."""
+        self.growth = policy
+        self._grow()
+
+    def finish_growth(self) -> None:
+        """Wait for a build in progress and swap it in (benches, tests; the service never waits)."""
+        self._swap_if_built(wait=True)
+
     def __len__(self) -> int:
         return len(self.ids)
 
     def add(self, vectors: np.ndarray, ids: list[str]) -> None:
         """vectors (n, D) float32 unit rows."""
+        self._swap_if_built()
         start = len(self.ids)
         self.index.add_with_ids(vectors, np.arange(start, start + len(ids), dtype=np.int64))
         self.ids.extend(ids)
         self._place()
+        self._grow()
 
     def search(self, vectors: np.ndarray, mode: str, threshold: float, k: int) -> list[Hits]:
         """Neighbours of each row at cosine >= threshold: all of them ("range") or among the top k ("knn")."""
+        self._swap_if_built()
         n = len(vectors)
         if n == 0 or not self.ids:
             return [[] for _ in range(n)]
@@ -121,5 +189,7 @@ class BlockIndex:
         faiss.write_index(faiss.index_gpu_to_cpu(self.index) if self.on_gpu else self.index, str(path))
 
     @classmethod
-    def load(cls, path: Path, dim: int, spec: str, ids: list[str], gpu_min_vectors: int = 0) -> "BlockIndex":
-        return cls(dim, spec, faiss.read_index(str(path)), ids, gpu_min_vectors)
+    def load(cls, path: Path, dim: int, spec: str, ids: list[str], gpu_min_vectors: int = 0,
+             link_recall: float | None = None) -> "BlockIndex":
+        """A saved block (one saved while its build ran was saved flat: grow_with starts it again)."""
+        return cls(dim, spec, faiss.read_index(str(path)), ids, gpu_min_vectors, link_recall=link_recall)

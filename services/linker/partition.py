@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from clippings.services.linker.growth import GrowthPolicy
 from clippings.services.linker.index import BlockIndex
 
 
@@ -83,6 +84,7 @@ class PartitionState:
     entities: Entities = field(default_factory=Entities)
     changed_since_snapshot: int = 0
     gpu_min_vectors: int = 0  # blocks move to the GPU at this size (0: never; index.py)
+    growth: GrowthPolicy | None = None  # when blocks move from exact to approximate search (growth.py)
 
     @property
     def parent(self) -> dict[str, str]:
@@ -99,7 +101,8 @@ class PartitionState:
     def block(self, name: str) -> BlockIndex:
         index = self.blocks.get(name)
         if index is None:
-            index = self.blocks[name] = BlockIndex(self.dim, self.index_spec, gpu_min_vectors=self.gpu_min_vectors)
+            index = self.blocks[name] = BlockIndex(self.dim, self.index_spec, gpu_min_vectors=self.gpu_min_vectors,
+                                                   growth=self.growth)
         return index
 
     def root(self, entity: str) -> str:

@@ -22,6 +22,7 @@ from typing import Callable
 from confluent_kafka import OFFSET_BEGINNING
 
 from clippings.services.errors import SnapshotError
+from clippings.services.linker.growth import GrowthPolicy
 from clippings.services.linker.partition import PartitionState
 from clippings.services.linker.snapshot import SnapshotStore
 from clippings.services.ops.logfmt import kv
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 class Recovery:
     def __init__(self, snapshots: SnapshotStore, dim: int, index_spec: str, model_version: str,
                  every_events: int, interval_s: float, count: Callable[[str], None] = lambda outcome: None,
-                 gpu_min_vectors: int = 0):
+                 gpu_min_vectors: int = 0, growth: GrowthPolicy | None = None):
         self.snapshots = snapshots
+        self.growth = growth  # when restored and new blocks move to approximate search
         self.gpu_min_vectors = gpu_min_vectors  # restored and new blocks move to the GPU at this size
         self.dim, self.index_spec, self.model_version = dim, index_spec, model_version
         self.every_events, self.interval_s = every_events, interval_s
@@ -63,9 +65,10 @@ class Recovery:
             log.error(kv("snapshot_unreadable", topic=topic, partition=partition, detail=str(exc)))
             state = None
         state = state or PartitionState(topic, partition, self.dim, self.index_spec, self.model_version)
-        state.gpu_min_vectors = self.gpu_min_vectors
+        state.gpu_min_vectors, state.growth = self.gpu_min_vectors, self.growth
         for block in state.blocks.values():
             block.use_gpu_from(self.gpu_min_vectors)
+            block.grow_with(self.growth)
         return state
 
     def emits(self, partition: int, offset: int) -> bool:

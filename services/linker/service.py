@@ -32,6 +32,7 @@ from clippings.services.kafka.clients import BrokerWatch, Outbox
 from clippings.services.kafka.dlq import DeadLetters
 from clippings.services.kafka.loop import BatchService, Sent, Step
 from clippings.services.linker.decide import DecisionRule, Item, Outcome, decide_partitions
+from clippings.services.linker.growth import GrowthPolicy
 from clippings.services.linker.index import configure_faiss, new_faiss_index
 from clippings.services.linker.partition import PartitionState
 from clippings.services.linker.recovery import Recovery
@@ -79,7 +80,9 @@ class LinkerService(BatchService):
                                lambda ok: self.health.set("redis_state", ok), s.kafka_client_id)
         recovery = Recovery(SnapshotStore(s.snapshot_dir), manifest.embedding_dim, s.index_spec, manifest.version,
                             s.snapshot_every_events, s.snapshot_interval_s, lambda r: m.snapshots.labels(r).inc(),
-                            gpu_min_vectors=s.faiss_gpu_min_vectors if s.search == "knn" else 0)  # no GPU range search
+                            gpu_min_vectors=s.faiss_gpu_min_vectors if s.search == "knn" else 0,  # no GPU range search
+                            growth=GrowthPolicy(s.index_grow_at, rule.threshold, s.index_recall_target, s.index_nprobe)
+                            if s.index_grow_at > 0 else None)
         dlq = DeadLetters(s.topic_dlq, "linker", s.kafka_client_id, m)
         log.info(kv("linker_ready_to_join", model=manifest.name, version=manifest.version, threshold=rule.threshold,
                     search=s.search, index=s.index_spec, metrics_port=self.http.port))
@@ -131,8 +134,11 @@ class LinkStep(Step):
             state = self.states.pop(tp.partition, None)
             self.recovery.release(state, tp.partition, snapshot)
             if state is not None:
-                for block in state.blocks:
+                for block, index in state.blocks.items():
                     self.metrics.index_vectors.remove(str(tp.partition), block)
+                    self.metrics.index_approximate.remove(str(tp.partition), block)
+                    if index.link_recall is not None:
+                        self.metrics.index_link_recall.remove(str(tp.partition), block)
         self.check.released([tp.partition for tp in partitions])
 
     def after_poll(self) -> None:
@@ -231,5 +237,9 @@ class LinkStep(Step):
             self._set_index_gauges(self.states[p])
 
     def _set_index_gauges(self, state: PartitionState) -> None:
+        p, m = str(state.partition), self.metrics
         for block, index in state.blocks.items():
-            self.metrics.index_vectors.labels(str(state.partition), block).set(len(index))
+            m.index_vectors.labels(p, block).set(len(index))
+            m.index_approximate.labels(p, block).set(int(index.approximate))
+            if index.link_recall is not None:
+                m.index_link_recall.labels(p, block).set(index.link_recall)

@@ -53,7 +53,7 @@ class SnapshotStore:
             for i, (block, index) in enumerate(sorted(state.blocks.items())):
                 file = f"block-{i:05d}.faiss"
                 index.save(tmp / file)
-                blocks.append({"name": block, "file": file, "ids": index.ids})
+                blocks.append({"name": block, "file": file, "ids": index.ids, "link_recall": index.link_recall})
             doc = {
                 "format": FORMAT,
                 "topic": state.topic,
@@ -104,7 +104,8 @@ class SnapshotStore:
                 return None
             state = PartitionState(topic, partition, dim, index_spec, model_version, next_offset=doc["next_offset"])
             for b in doc["blocks"]:
-                state.blocks[b["name"]] = BlockIndex.load(sdir / b["file"], dim, index_spec, b["ids"])
+                state.blocks[b["name"]] = BlockIndex.load(sdir / b["file"], dim, index_spec, b["ids"],
+                                                          link_recall=b.get("link_recall"))
             state.clip_entity = doc["clip_entity"]
             for entity, (seq, root) in doc["entities"].items():
                 state.parent[entity] = root

@@ -46,6 +46,15 @@ class ServiceMetrics:
         self.index_vectors = Gauge(
             "clippings_index_vectors", "Vectors in the FAISS index of a block", ["partition", "block"], registry=r
         )
+        self.index_approximate = Gauge(
+            "clippings_index_approximate", "1 when a block searches an approximate (IVF) index, 0 when exact",
+            ["partition", "block"], registry=r,
+        )
+        self.index_link_recall = Gauge(
+            "clippings_index_link_recall",
+            "Link recall at the decision threshold of a block's approximate index against exact search, "
+            "measured on a sample of its vectors when it was built", ["partition", "block"], registry=r,
+        )
         self.entities_created = Counter("clippings_entities_created_total", "Entities minted", registry=r)
         self.entities_merged = Counter(
             "clippings_entities_merged_total", "Entities merged into an older one", registry=r

@@ -1,0 +1,146 @@
+"""A block's index grows from exact to approximate (services/linker/growth.py, index.py):
+online, while decisions go on, checked against exact search, kept by snapshots."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from clippings.services.linker.decide import DecisionRule, Item, decide_batch
+from clippings.services.linker.growth import GrowthPolicy, approximate_params, build_ivf, link_recall, nlist_for
+from clippings.services.linker.index import BlockIndex
+from clippings.services.linker.partition import PartitionState
+from clippings.services.linker.snapshot import SnapshotStore
+from clippings.services.schemas import EmbeddedClipping, KafkaPosition
+
+DIM, CUT = 32, 0.85
+TOPIC = "clippings.embedded"
+
+
+def clustered(n: int, seed: int = 0, per_entity: int = 4) -> np.ndarray:
+    """Unit vectors in tight groups (noisy duplicates at cosine ~0.9), groups spread at random."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n // per_entity + 1, DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    x = centres[np.arange(n) // per_entity] + rng.normal(scale=0.06, size=(n, DIM))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def items(vectors: np.ndarray, start: int) -> list[Item]:
+    out = []
+    for i, v in enumerate(vectors, start):
+        ev = EmbeddedClipping(id=f"c{i}", block="b", model="m", model_version="v1", dim=DIM,
+                              vector=EmbeddedClipping.pack(v), has_image=True, has_text=True,
+                              origin=KafkaPosition(topic="raw", partition=0, offset=i), raw_ts_ms=1, embedded_ts_ms=2)
+        out.append(Item(KafkaPosition(topic=TOPIC, partition=0, offset=i), ev, ev.array()))
+    return out
+
+
+def exact_hits(vectors: np.ndarray, query: np.ndarray) -> set[str]:
+    return {f"c{j}" for j in np.flatnonzero(vectors @ query >= np.float32(CUT))}
+
+
+def test_a_block_moves_to_ivf_past_its_size_while_decisions_go_on(monkeypatch):
+    """The build is held until every batch is decided, so the 2,000 vectors that came during it
+    must be caught up at the swap."""
+    import threading
+
+    from clippings.services.linker import index as index_module
+
+    gate, real_build = threading.Event(), index_module.build_ivf
+    monkeypatch.setattr(index_module, "build_ivf", lambda vectors, policy: gate.wait(60) and real_build(vectors, policy))
+    x = clustered(6000)
+    rule = DecisionRule(threshold=CUT, search="range", knn_k=8, neighbours_in_event=3, model_version="v1")
+    state = PartitionState(TOPIC, 0, DIM, "Flat", "v1", growth=GrowthPolicy(grow_at=4000, threshold=CUT))
+    for start in range(0, 4000, 200):
+        decide_batch(state, items(x[start : start + 200], start), {}, rule, now_ms=3)
+    block = state.blocks["b"]
+    assert block.growing and not block.approximate  # the build runs; the exact index still serves
+    for start in range(4000, 6000, 200):  # decisions go on meanwhile, and land in both indexes
+        outcomes = decide_batch(state, items(x[start : start + 200], start), {}, rule, now_ms=3)
+        assert len(outcomes) == 200 and block.growing
+    gate.set()
+    block.finish_growth()
+    assert block.approximate and not block.growing and len(block) == 6000
+    assert block.link_recall >= 0.99
+    nlist, nprobe = approximate_params(block.index)
+    assert nlist == nlist_for(4000) and nprobe >= 1
+    # Vectors of every phase are found, those added while the build ran too (the tail it caught up).
+    probe = np.r_[0:50, 3950:4050, 5950:6000]
+    found = block.search(x[probe], "range", CUT, 8)
+    for i, hits in zip(probe, found):
+        assert f"c{i}" in {cid for cid, _ in hits}
+    recall = np.mean([len({c for c, _ in h} & exact_hits(x, x[i])) / len(exact_hits(x, x[i]))
+                      for i, h in zip(probe, found)])
+    assert recall >= 0.99
+
+
+def test_a_grown_block_survives_snapshot_and_restore(tmp_path):
+    x = clustered(3000, seed=1)
+    state = PartitionState(TOPIC, 0, DIM, "Flat", "v1", growth=GrowthPolicy(grow_at=2000, threshold=CUT))
+    state.add_vectors("b", x, [f"c{i}" for i in range(len(x))])
+    state.blocks["b"].finish_growth()
+    store = SnapshotStore(tmp_path)
+    store.save(state)
+    back = store.load(TOPIC, 0, "v1", DIM, "Flat")
+    before, after = state.blocks["b"], back.blocks["b"]
+    assert after.approximate and approximate_params(after.index) == approximate_params(before.index)
+    assert after.link_recall == before.link_recall
+    q = x[::97]
+    assert after.search(q, "range", CUT, 8) == before.search(q, "range", CUT, 8)
+
+
+def test_exact_search_stays_when_pinned_or_not_flat():
+    x = clustered(2500, seed=2)
+    pinned = BlockIndex(DIM, "Flat", growth=GrowthPolicy(grow_at=0, threshold=CUT))
+    hnsw = BlockIndex(DIM, "HNSW16", growth=GrowthPolicy(grow_at=1000, threshold=CUT))
+    for block in (pinned, hnsw):
+        block.add(x, [f"c{i}" for i in range(len(x))])
+        block.finish_growth()
+        assert not block.approximate and not block.growing and block.link_recall is None
+
+
+def test_link_recall_counts_the_exact_pairs_an_index_returns_and_nprobe_rises_to_the_target():
+    x = clustered(5000, seed=3, per_entity=6)
+    queries = np.arange(0, 5000, 25)
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(x)
+    assert link_recall(flat, x, queries, CUT) == 1.0
+    ivf = faiss.index_factory(DIM, "IVF200,Flat", faiss.METRIC_INNER_PRODUCT)
+    ivf.train(x)
+    ivf.add(x)
+    ivf.nprobe = 1
+    low = link_recall(ivf, x, queries, 0.5)  # loose pairs spread over many lists: one probe misses some
+    assert 0.0 < low < 0.95
+    grown = build_ivf(x, GrowthPolicy(grow_at=1, threshold=0.5, recall_target=0.99, nprobe=1))
+    assert grown.link_recall >= 0.99 and grown.nprobe > 1
+    assert link_recall(grown.index, x, queries, 0.5) == pytest.approx(grown.link_recall, abs=0.05)
+
+
+@pytest.mark.integration
+def test_the_linker_grows_its_blocks_online_and_exports_the_recall(run_service, kafka_bootstrap, topics,
+                                                                   topic_reader, sample_feed):
+    """The real linker with CLIPPINGS_INDEX_GROW_AT=10: the sample feed grows each partition's
+    block past it, the next batch swaps the approximate index in, and /metrics says so."""
+    from stream_checks import client, metric, sample_events, wait_for
+
+    from clippings.services.local.replay import publish
+    from clippings.services.schemas import LinkEvent
+
+    run_service("embedder")
+    linker = run_service("linker", index_grow_at=10)
+    first, labels = sample_events(sample_feed, prefix="a-")
+    publish(client(kafka_bootstrap, topics), first, progress=False)
+    topic_reader(topics.links, lambda recs: len(recs) >= len(labels))
+    again, _ = sample_events(sample_feed, prefix="b-")  # the same clippings again: duplicates of the first
+    publish(client(kafka_bootstrap, topics), again, progress=False)
+    links = [LinkEvent.model_validate_json(m.value())
+             for m in topic_reader(topics.links, lambda recs: len(recs) >= 2 * len(labels))]
+    assert all(link.is_duplicate for link in links if link.id.startswith("b-"))
+    port = linker.service.http.port
+    parts = [p for p in (0, 1) if (metric(port, f'clippings_index_vectors{{block="default",partition="{p}"}}') or 0) > 10]
+    assert parts
+    wait_for(lambda: all(metric(port, f'clippings_index_approximate{{block="default",partition="{p}"}}') == 1
+                         for p in parts), 30, "approximate blocks")
+    assert all(metric(port, f'clippings_index_link_recall{{block="default",partition="{p}"}}') == 1.0 for p in parts)
