@@ -77,6 +77,17 @@ def test_pool_drops_a_missing_modality():
     assert np.allclose(both, [[2**-0.5, 2**-0.5]], atol=1e-6) and np.allclose(only_img, img)
 
 
+def test_string_baselines_find_no_likeness_in_missing_text():
+    """Two clippings without a caption share nothing a string method can see: similarity 0,
+    not the 1.0 of two equal empty strings, which chained every caption-less clipping of a
+    dedup set into one cluster."""
+    texts = ["", " ", "a caption", ""]
+    for fn in (levenshtein_similarity, jaccard_similarity):
+        sim = fn(texts, texts)
+        assert sim[0, 3] == 0.0 and sim[0, 1] == 0.0 and sim[0, 2] == 0.0
+        assert sim[2, 2] == 1.0
+
+
 def test_string_baselines():
     lev = levenshtein_similarity(["株式会社山田製作所"], ["株式会社山田製作所", "山田商店"])
     assert lev[0, 0] == 1.0 and lev[0, 1] < 0.6

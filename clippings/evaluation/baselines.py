@@ -17,13 +17,18 @@ from clippings.runtime.preprocess import normalize_text
 
 
 def levenshtein_similarity(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-    a_n = [normalize_text(t) for t in a]
-    b_n = [normalize_text(t) for t in b]
-    return process.cdist(a_n, b_n, scorer=Levenshtein.normalized_similarity, dtype=np.float32, workers=-1)
+    """Normalised edit similarity; 0 where either text is empty (two missing captions are no
+    evidence of a duplicate, though two empty strings are equal)."""
+    a_n = [normalize_text(t).strip() for t in a]
+    b_n = [normalize_text(t).strip() for t in b]
+    sim = process.cdist(a_n, b_n, scorer=Levenshtein.normalized_similarity, dtype=np.float32, workers=-1)
+    sim[np.array([not t for t in a_n], bool)] = 0.0
+    sim[:, np.array([not t for t in b_n], bool)] = 0.0
+    return sim
 
 
 def _ngrams(text: str, n: int, unit: str) -> set[str]:
-    t = normalize_text(text)
+    t = normalize_text(text).strip()
     if unit == "word":
         words = t.split()
         return {" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))} if words else set()
