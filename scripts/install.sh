@@ -26,6 +26,7 @@ APT_PACKAGES=(
   mecab-ipadic tesseract-ocr tesseract-ocr-jpn tesseract-ocr-jpn-vert
   fonts-sawarabi-mincho fonts-sawarabi-gothic fonts-hanazono fonts-mplus fonts-umeplus
   fonts-motoya-l-cedar fonts-motoya-l-maruberi fonts-horai-umefont
+  tesseract-ocr-eng fonts-texgyre fonts-crosextra-caladea fonts-linuxlibertine fonts-roboto-slab fonts-go
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -29,7 +29,7 @@ from clippings.data.shift.render import render
 from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
 
-KINDS = ("jp-firms",)
+KINDS = ("jp-firms", "news")
 UNLISTED_SHARE = 0.10
 _OUTPUTS = ("records.jsonl", "meta.jsonl", "shift.json", "images", "records.jsonl.tmp")
 
@@ -111,10 +111,22 @@ def _make(args: tuple[Plan, str]) -> tuple[dict, dict]:
     return record, meta
 
 
-def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int = 2,
-          workers: int = 1, overwrite: bool = False, progress: bool = True) -> Path:
+def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int | None = None,
+          workers: int = 1, overwrite: bool = False, progress: bool = True, instances: int | None = None) -> Path:
+    """jp-firms: a link set (`queries` per entity, default 2); news: a dedup set (clusters of
+    1..`instances` reprints, default 6; clippings/data/shift/news.py)."""
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    if kind == "news":
+        if queries is not None:
+            raise ConfigError("--queries is for jp-firms (a link set); news is a dedup set: use --instances")
+        from clippings.data.shift.news import DEFAULT_INSTANCES, build_news
+
+        return build_news(out, entities, seed, DEFAULT_INSTANCES if instances is None else instances,
+                          workers=workers, overwrite=overwrite, progress=progress)
+    if instances is not None:
+        raise ConfigError("--instances is for news (a dedup set); jp-firms is a link set: use --queries")
+    queries = 2 if queries is None else queries
     ocr.tesseract()
     fnt.available_faces()
     plans = plan(entities, seed, queries)

@@ -75,3 +75,51 @@ def read(path: Path, vertical: bool) -> str:
     if out.returncode != 0:
         raise RuntimeError(f"tesseract failed on {path}: {out.stderr.strip()[-400:]}")
     return clean(out.stdout)
+
+
+# English captions (the news shift set): tesseract's `eng` model on a whole caption column.
+ENGLISH_PACKAGES = ("tesseract-ocr", "tesseract-ocr-eng")
+BLOCK_PSM = "6"  # one uniform block of text: a caption column
+
+
+@functools.lru_cache(maxsize=1)
+def tesseract_english() -> str:
+    """The tesseract executable, checked to read English."""
+    exe = shutil.which("tesseract")
+    if exe is None:
+        raise ConfigError(f"tesseract not found: apt-get install {' '.join(ENGLISH_PACKAGES)}")
+    langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, check=False).stdout.split()
+    if "eng" not in langs:
+        raise ConfigError(f"tesseract lacks eng: apt-get install {' '.join(ENGLISH_PACKAGES)}")
+    return exe
+
+
+def clean_latin(raw: str) -> str:
+    """Whitespace normalised (line breaks and runs of spaces to one space), nothing else."""
+    return " ".join(raw.replace("\x0c", "").split())
+
+
+def read_block(path: Path, scale: float = 1.0) -> str:
+    """tesseract's English text for the caption scan at `path`, read as one block (`eng
+    --psm 6`). A scan made at `scale` of the typeset resolution is first resampled back
+    (bicubic), as a pipeline brings a scan of known dpi to the engine's working resolution;
+    a paper-coloured border is added. Only whitespace is normalised in the output."""
+    img = Image.open(path).convert("L")
+    if scale < 1.0:
+        img = img.resize((round(img.width / scale), round(img.height / scale)), Image.Resampling.BICUBIC)
+    paper = int(np.sort(np.asarray(img).ravel())[int(0.9 * img.width * img.height)])
+    img = ImageOps.expand(img, border=16, fill=paper)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run([tesseract_english(), "stdin", "stdout", "-l", "eng", "--psm", BLOCK_PSM],
+                         input=buf.getvalue(), capture_output=True, check=False, env=env, timeout=300)
+    if out.returncode != 0:
+        err = out.stderr.decode("utf-8", errors="replace").strip()[-400:]
+        raise RuntimeError(f"tesseract failed on {path}: {err}")
+    return clean_latin(out.stdout.decode("utf-8", errors="replace"))
+
+
+def version_english() -> str:
+    out = subprocess.run([tesseract_english(), "--version"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).splitlines()[0].strip()
