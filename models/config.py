@@ -83,7 +83,8 @@ PRESETS: dict[str, ModelConfig] = {
         name="bag-photos", text=TextConfig(kind="bag"),
         preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
                                     pad_value=128, text_max_len=1024, text_buckets=4096,
-                                    text_bigram_buckets=16384, text_word_buckets=16384, tokenizer="ngrams"),
+                                    text_bigram_buckets=16384, text_word_buckets=16384, tokenizer="ngrams",
+                                    casefold=True),
     ),
 }
 

@@ -79,6 +79,19 @@ def test_ngram_ids_are_characters_then_ordered_pairs():
     assert (tokenize_ngrams("ＡＢＣ", cfg) == tokenize_ngrams("ABC", cfg)).all()  # NFKC
 
 
+def test_casefold_makes_house_styles_of_case_one_text():
+    """A kicker in capitals, a lead-in in small capitals: with casefold the hashed tokenizers
+    see one text; without it (the reader's crops keep case) they differ."""
+    from dataclasses import replace
+
+    from clippings.runtime.preprocess import tokenize_text
+
+    folded = replace(READER.preprocess, casefold=True)
+    for tok in (tokenize_ngrams, tokenize_text):
+        assert (tok("FIRE SWEEPS Mill", folded) == tok("fire sweeps mill", folded)).all()
+        assert (tok("FIRE SWEEPS Mill", READER.preprocess) != tok("fire sweeps mill", READER.preprocess)).any()
+
+
 def test_an_untrained_reader_already_matches_a_crop_with_its_own_text():
     """The recogniser's classes index their characters' rows of the text table: one space
     for both towers before any training, for every character of the recogniser."""

@@ -40,6 +40,7 @@ class PreprocessConfig:
     text_word_buckets: int = 0  # tokenizer "ngrams": hashed lower-cased words, ids after the pairs
     tokenizer: str = "chars"  # "chars": hashed characters in order; "ngrams": a bag of hashed
     # characters and character pairs; else a tokenizer.json beside the model
+    casefold: bool = False  # hashed tokenizers: fold case first ("FIRE" = "Fire" = "fire")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -203,7 +204,7 @@ def tokenize_ngrams(text: str, cfg: PreprocessConfig) -> np.ndarray:
     """One string -> (text_max_len,) int64: the hashed characters, the hashed pairs of
     neighbouring characters, then the hashed words, 0-padded. A bag: order carries no meaning."""
     ids = np.zeros(cfg.text_max_len, np.int64)
-    text = normalize_text(text)
+    text = normalize_text(text).casefold() if cfg.casefold else normalize_text(text)
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     h = _hash(cps)
     uni = 1 + (h % np.uint64(cfg.text_buckets - 1)).astype(np.int64)
@@ -218,7 +219,8 @@ def tokenize_ngrams(text: str, cfg: PreprocessConfig) -> np.ndarray:
 def tokenize_text(text: str, cfg: PreprocessConfig) -> np.ndarray:
     """One string -> (text_max_len,) int64 hashed character ids, 0-padded."""
     ids = np.zeros(cfg.text_max_len, np.int64)
-    cps = np.frombuffer(normalize_text(text).encode("utf-32-le"), dtype=np.uint32)[: cfg.text_max_len]
+    text = normalize_text(text).casefold() if cfg.casefold else normalize_text(text)
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)[: cfg.text_max_len]
     ids[: len(cps)] = 1 + (_hash(cps) % np.uint64(cfg.text_buckets - 1)).astype(np.int64)
     return ids
 

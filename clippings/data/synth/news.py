@@ -28,7 +28,7 @@ from clippings.data.synth.captions import (
 from clippings.data.synth.halftone import print_photo
 from clippings.data.synth.ocr import ocr_text
 from clippings.data.synth.scene import SceneSpec, draw_scene, random_scene
-from clippings.data.synth.story import draw_body, reprint_body, sibling_body, with_body
+from clippings.data.synth.story import draw_body, reprint_body, restyle, sibling_body, with_body
 from clippings.data.synth.tasks import Slot
 
 EVENT_SIBLING_SHARE = 0.25  # stories that are another photo of an earlier story's event
@@ -121,6 +121,13 @@ class News:
 def _caption(story: Story, variant: str, rng: np.random.Generator) -> str:
     if variant == "none":
         return ""
+    text = _printed(story, variant, rng)
+    if not story.body:  # short captions: as the agency's
+        return text
+    return restyle(rng, text, "" if variant == "rewrite" else story.rewrite.split(" -- ", 1)[0])
+
+
+def _printed(story: Story, variant: str, rng: np.random.Generator) -> str:
     body = reprint_body(rng, story.body, variant)
     if variant == "rewrite":
         return with_body(story.rewrite, body)

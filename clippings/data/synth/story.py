@@ -11,6 +11,8 @@ shared by unrelated stories too.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from clippings.data.synth.captions import Facts, _fill
@@ -72,11 +74,35 @@ def with_body(caption: str, body: tuple[str, ...]) -> str:
 def reprint_body(rng: np.random.Generator, body: tuple[str, ...], variant: str) -> tuple[str, ...]:
     """What a reprint keeps of the added sentences: all of them for the wire copy; an edited
     copy drops one now and then; a rewrite keeps some, in another order."""
-    if variant == "wire" or not body:
+    if not body:
         return body
     keep = list(body)
+    if variant == "wire":  # the wire copy as sent, or its added sentences in another order
+        return tuple(keep[i] for i in rng.permutation(len(keep))) if rng.random() < 0.2 else body
     if variant == "edit" and len(keep) > 1 and rng.random() < 0.5:
         keep.pop(int(rng.integers(len(keep))))
     if variant == "rewrite":
         keep = [keep[i] for i in rng.permutation(len(keep))][: int(rng.integers(0, len(keep) + 1))]
     return tuple(keep)
+
+
+_DATELINE = re.compile(r"^([A-Z][A-Z .'-]+), ([A-Z][A-Za-z.]+), ([A-Z][a-z]+\.? \d+) -- ")
+_CREDIT = re.compile(r" \(([^()]+)\)$")
+
+
+def restyle(rng: np.random.Generator, caption: str, kicker: str) -> str:
+    """A paper's house style on a long caption: the dateline and the credit set another way
+    or dropped, now and then a kicker above, the added sentences as they came."""
+    out = caption
+    m = _DATELINE.match(out)
+    if m and rng.random() < 0.35:
+        city, state = m.group(1), m.group(2)
+        styles = (f"{city} -- ", f"{city} (AP) -- ", "", f"{city.title()}, {state} -- ")
+        out = styles[int(rng.integers(len(styles)))] + out[m.end():]
+    c = _CREDIT.search(out)
+    if c and rng.random() < 0.35:
+        styles = (f" -- {c.group(1)}", f" {c.group(1)} photo.", "", " (Staff photo)")
+        out = out[: c.start()] + styles[int(rng.integers(len(styles)))]
+    if kicker and rng.random() < 0.2:
+        out = f"{kicker} {out}"
+    return out
