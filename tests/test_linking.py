@@ -180,3 +180,30 @@ def test_equal_top1_is_decided_by_the_margin_to_the_best_other_entity():
     assert tuned["val_top1"] == 1.0 and tuned["image_weight"] == 1.0
     full = pool(img, txt, present, present, 1.0)
     assert link_margin(full, splits, entities) == pytest.approx(1.0)  # own photo 1.0, the other's 0.0
+
+
+def test_a_served_cut_sits_on_a_plateau_not_beside_a_cliff():
+    """Ten duplicate pairs at cosine 0.80 and three pairs of different entities at 0.79: ARI is
+    1.0 for cuts 0.79-0.80 only and falls to 0 just above (every duplicate split). With window 0
+    that peak wins; with a window the cut moves below it, where a little lower or higher
+    still scores."""
+    from clippings.evaluation.linking import tune_dedup_threshold
+
+    eye = np.eye(64, dtype=np.float32)
+    vectors, entities = [], []
+    for k in range(10):
+        vectors += [eye[2 * k], pair_at(eye[2 * k], eye[2 * k + 1], 0.80)]
+        entities += [f"d{k}", f"d{k}"]
+    for k in range(3):
+        a, b = eye[20 + 2 * k], eye[21 + 2 * k]
+        vectors += [a, pair_at(a, b, 0.79)]
+        entities += [f"x{k}", f"y{k}"]
+    vectors = np.asarray(vectors, np.float32)
+    peak, peak_score = tune_dedup_threshold(vectors, entities)
+    assert 0.79 <= peak <= 0.80 and peak_score == 1.0  # 0.79 itself: the false pairs sit a float below it
+    cut, plateau = tune_dedup_threshold(vectors, entities, window=0.04)
+    assert cut < peak and plateau < 1.0
+    grid = np.round(np.arange(0.30, 0.991, 0.01), 2)
+    at_peak = np.mean([tune_dedup_threshold(vectors, entities, grid=np.array([t]))[1]
+                       for t in grid if abs(t - peak) <= 0.04 + 1e-9])
+    assert plateau > at_peak

@@ -65,9 +65,14 @@ def grid_search(grid: Iterable[float], score: Callable[[float], float]) -> tuple
 
 
 def tune_dedup_threshold(
-    vectors: np.ndarray, entities: Sequence[str | None], grid: np.ndarray | None = None
+    vectors: np.ndarray, entities: Sequence[str | None], grid: np.ndarray | None = None, window: float = 0.0,
 ) -> tuple[float, float]:
-    """The cosine cut that maximises ARI against the entity labels -> (threshold, ari)."""
+    """The cosine cut that maximises ARI against the entity labels -> (threshold, score).
+
+    window > 0: the score of a cut is the mean ARI over the cuts within +-window of it, so the
+    cut chosen sits on a plateau rather than at a peak beside a cliff. Where duplicates lie
+    further apart than in the tuning data (other OCR, other copy desks), the best cut moves
+    down, and a peak next to a steep fall loses most (docs/model.md, "Calibration")."""
     grid = np.round(np.arange(0.30, 0.991, 0.01), 2) if grid is None else grid
     truth = labels_of(entities)
     rows, cols, sims = _edges_at_or_above(vectors, float(grid.min()))
@@ -76,7 +81,12 @@ def tune_dedup_threshold(
         keep = sims >= t
         return adjusted_rand_score(truth, _components(len(vectors), rows[keep], cols[keep]))
 
-    return grid_search(grid, ari)
+    if window <= 0:
+        return grid_search(grid, ari)
+    scores = np.array([ari(t) for t in grid])
+    near = np.abs(grid[:, None] - grid[None, :]) <= window + 1e-9  # (G, G)
+    smoothed = (near * scores[None, :]).sum(axis=1) / near.sum(axis=1)
+    return grid_search(grid, lambda t: smoothed[int(np.flatnonzero(grid == t)[0])])
 
 
 def top1(queries: np.ndarray, corpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
