@@ -135,6 +135,9 @@ class BlockIndex:
             return
         finally:
             self._worker.shutdown(wait=False)
+        if self.on_gpu:  # moved to the GPU meanwhile (knn): its exact search stays; IVF would be a step back
+            log.info(kv("index_growth_dropped", vectors=len(self.ids), reason="block moved to the GPU"))
+            return
         if len(self.ids) > grown.n:
             tail = self._flat().reconstruct_n(grown.n, len(self.ids) - grown.n)
             grown.index.add_with_ids(tail, np.arange(grown.n, len(self.ids), dtype=np.int64))
