@@ -8,6 +8,9 @@ quantising them cost more accuracy than they save time: the first image convolut
 raw pixels, whose range one scale serves badly: the image embedding fell to cosine 0.86 of
 fp32 when it was quantised) and the projections (Gemm) into the embedding space.
 
+A graph with no convolution but the first (a transformer: the hf-clip family) keeps the
+dynamic quantisation of its matrix products instead.
+
 Calibration uses clippings the caller passes (the export's own sample of held-out
 clippings), a different half from those the parity gate scores where there are enough.
 """
@@ -56,8 +59,13 @@ def quantize_int8(src: Path, dst: Path, pixels: np.ndarray, text_ids: np.ndarray
     model = onnx.load(str(src))
     keep = [n for n in [first_image_conv(model)] if n]
     convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in keep]
+    if not convs:  # a transformer (hf-clip): its matmuls, dynamically, as before
+        from onnxruntime.quantization import quantize_dynamic
+
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+        return
     quantize_static(
         str(src), str(dst), _Batches(pixels, text_ids), quant_format=QuantFormat.QDQ,
-        nodes_to_quantize=convs, per_channel=True, activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+        op_types_to_quantize=["Conv"], nodes_to_quantize=convs, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
     )
