@@ -15,7 +15,6 @@ A share of entities are drawn in groups of near-identical real names (hard negat
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from clippings.data.shift import damage as dmg
 from clippings.data.shift import fonts as fnt
 from clippings.data.shift import names as nm
 from clippings.data.shift import ocr
+from clippings.data.shift.jobs import run_jobs
 from clippings.data.shift.render import render
 from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
@@ -131,24 +131,7 @@ def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int
     fnt.available_faces()
     plans = plan(entities, seed, queries)
     out = prepare_output_dir(Path(out), _OUTPUTS, overwrite)
-    jobs = [(p, str(out)) for p in plans]
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(jobs), desc=f"shift {kind}", unit="crop")
-    else:
-        bar = None
-    results = []
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for r in pool.map(_make, jobs, chunksize=4):
-                results.append(r)
-                bar and bar.update()
-    else:
-        for job in jobs:
-            results.append(_make(job))
-            bar and bar.update()
-    if bar:
-        bar.close()
+    results = run_jobs(_make, [(p, str(out)) for p in plans], workers, progress, f"shift {kind}", "crop")
     with (out / "meta.jsonl").open("w", encoding="utf-8") as fh:
         for _, meta in results:
             fh.write(json.dumps(meta, ensure_ascii=False) + "\n")

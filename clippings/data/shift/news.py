@@ -25,6 +25,7 @@ from rapidfuzz.distance import Levenshtein
 
 from clippings.data.dataset import prepare_output_dir
 from clippings.data.shift import ocr
+from clippings.data.shift.jobs import run_jobs
 from clippings.data.shift.news_edit import Printed, reprint
 from clippings.data.shift.news_photos import PhotoSpec
 from clippings.data.shift.news_print import encode, print_photo
@@ -165,29 +166,6 @@ def make(args: tuple[NewsPlan, str]) -> tuple[dict, dict]:
     return record, meta
 
 
-def _run(jobs: list[tuple[NewsPlan, str]], workers: int, progress: bool) -> list[tuple[dict, dict]]:
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc="shift news", unit="clipping")
-    results = []
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers) as pool:
-            for r in pool.map(make, jobs, chunksize=4):
-                results.append(r)
-                bar and bar.update()
-    else:
-        for job in jobs:
-            results.append(make(job))
-            bar and bar.update()
-    if bar:
-        bar.close()
-    return results
-
-
 def hard_negative_counts(plans: list[NewsPlan]) -> dict:
     """How many entities have a non-duplicate that shares an event, a sentence or a sitter."""
     stories = {p.story.index: p.story for p in plans}
@@ -233,7 +211,7 @@ def build_news(out: str | Path, entities: int, seed: int = 0, instances: int = D
     plans = plan(entities, seed, instances)
     out = prepare_output_dir(Path(out), OUTPUTS, overwrite)
     (out / "captions").mkdir(exist_ok=True)
-    results = _run([(p, str(out)) for p in plans], workers, progress)
+    results = run_jobs(make, [(p, str(out)) for p in plans], workers, progress, "shift news", "clipping")
     with (out / "meta.jsonl").open("w", encoding="utf-8") as fh:
         for _, meta in results:
             fh.write(json.dumps(meta, ensure_ascii=False) + "\n")

@@ -24,20 +24,25 @@ from clippings.errors import ConfigError
 TESSERACT_PACKAGES = ("tesseract-ocr", "tesseract-ocr-jpn", "tesseract-ocr-jpn-vert")
 
 
-@functools.lru_cache(maxsize=1)
-def tesseract() -> str:
+def _checked(langs: tuple[str, ...], packages: tuple[str, ...]) -> str:
+    """The tesseract executable, checked to have `langs`; else a ConfigError naming the packages."""
     exe = shutil.which("tesseract")
     if exe is None:
-        raise ConfigError(f"tesseract not found: apt-get install {' '.join(TESSERACT_PACKAGES)}")
-    langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, check=False).stdout.split()
-    missing = [lang for lang in ("jpn", "jpn_vert") if lang not in langs]
+        raise ConfigError(f"tesseract not found: apt-get install {' '.join(packages)}")
+    have = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, check=False).stdout.split()
+    missing = [lang for lang in langs if lang not in have]
     if missing:
-        raise ConfigError(f"tesseract lacks {', '.join(missing)}: apt-get install {' '.join(TESSERACT_PACKAGES)}")
+        raise ConfigError(f"tesseract lacks {', '.join(missing)}: apt-get install {' '.join(packages)}")
     return exe
 
 
-def version() -> str:
-    out = subprocess.run([tesseract(), "--version"], capture_output=True, text=True, check=False)
+@functools.lru_cache(maxsize=1)
+def tesseract() -> str:
+    return _checked(("jpn", "jpn_vert"), TESSERACT_PACKAGES)
+
+
+def version(exe: str | None = None) -> str:
+    out = subprocess.run([exe or tesseract(), "--version"], capture_output=True, text=True, check=False)
     return (out.stdout or out.stderr).splitlines()[0].strip()
 
 
@@ -85,13 +90,7 @@ BLOCK_PSM = "6"  # one uniform block of text: a caption column
 @functools.lru_cache(maxsize=1)
 def tesseract_english() -> str:
     """The tesseract executable, checked to read English."""
-    exe = shutil.which("tesseract")
-    if exe is None:
-        raise ConfigError(f"tesseract not found: apt-get install {' '.join(ENGLISH_PACKAGES)}")
-    langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, check=False).stdout.split()
-    if "eng" not in langs:
-        raise ConfigError(f"tesseract lacks eng: apt-get install {' '.join(ENGLISH_PACKAGES)}")
-    return exe
+    return _checked(("eng",), ENGLISH_PACKAGES)
 
 
 def clean_latin(raw: str) -> str:
@@ -121,5 +120,4 @@ def read_block(path: Path, scale: float = 1.0) -> str:
 
 
 def version_english() -> str:
-    out = subprocess.run([tesseract_english(), "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).splitlines()[0].strip()
+    return version(tesseract_english())
