@@ -76,14 +76,12 @@ class BlockIndex:
             raise ValueError(f"index holds {self.index.ntotal} vectors but {len(self.ids)} ids")
         self.growth = growth
         self.link_recall = link_recall  # of the approximate index, measured when it was built
+        # Kept, not asked of FAISS: the service reads it for every block after every batch.
+        self.approximate = approximate_params(self.index) is not None
         self._build: Future | None = None
         self._worker: ThreadPoolExecutor | None = None
         self.on_gpu = False
         self.use_gpu_from(gpu_min_vectors)
-
-    @property
-    def approximate(self) -> bool:
-        return approximate_params(self.index) is not None
 
     @property
     def growing(self) -> bool:
@@ -141,7 +139,7 @@ class BlockIndex:
         if len(self.ids) > grown.n:
             tail = self._flat().reconstruct_n(grown.n, len(self.ids) - grown.n)
             grown.index.add_with_ids(tail, np.arange(grown.n, len(self.ids), dtype=np.int64))
-        self.index, self.link_recall = grown.index, grown.link_recall
+        self.index, self.link_recall, self.approximate = grown.index, grown.link_recall, True
         log.info(kv("index_grown", vectors=len(self.ids), nlist=grown.nlist, nprobe=grown.nprobe,
                     link_recall=round(grown.link_recall, 4), build_s=round(grown.build_s, 2)))
 
