@@ -96,11 +96,14 @@ _GROW_EFFECT = {
     "links": "growing: a block's later decisions can land on another partition: consumers lose the "
              "per-block order across the change",
     "dlq": "growing: safe",
+    "corrections": "growing: grow it together with the embedded topic (the same count: partition p of both "
+                   "goes to one linker)",
 }
 
 
 def _topic_role(s, topic: str) -> str:
-    return {s.topic_raw: "raw", s.topic_embedded: "embedded", s.topic_links: "links", s.topic_dlq: "dlq"}[topic]
+    return {s.topic_raw: "raw", s.topic_embedded: "embedded", s.topic_links: "links", s.topic_dlq: "dlq",
+            s.topic_corrections: "corrections"}[topic]
 
 
 def _topic_state(created: bool, have: int, want: int, grow: bool) -> str:

@@ -60,6 +60,9 @@ class KafkaSettings(_Base):
     topic_embedded: str = "clippings.embedded"
     topic_links: str = "clippings.links"
     topic_dlq: str = "clippings.dlq"
+    # Reviewers' corrections (the review page -> the linker); as many partitions as
+    # topic_embedded: a correction goes to the partition whose linker holds its block.
+    topic_corrections: str = "clippings.corrections"
 
     @model_validator(mode="after")
     def _sasl_complete(self):

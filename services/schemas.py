@@ -1,4 +1,4 @@
-"""The events on the four topics, as versioned pydantic models (docs/events.md shows examples).
+"""The events on the five topics, as versioned pydantic models (docs/events.md shows examples).
 
 Every event carries schema_version. Adding an optional field keeps the version; removing or
 changing the meaning of one bumps it, and consumers accept both versions while producers
@@ -47,6 +47,7 @@ DlqReason = Literal[
     "image_fetch_failed",  # image_uri unreachable, refused, or outside the allowed roots
     "vector_invalid",  # a vector of the wrong length or with non-finite values
     "model_mismatch",  # embedded by another model version than the linker's index
+    "correction_refused",  # a reviewer's correction that cannot apply (a clipping the linker does not hold, ...)
 ]
 DLQ_REASONS: tuple[str, ...] = DlqReason.__args__  # type: ignore[attr-defined]
 
@@ -157,6 +158,55 @@ class Neighbour(BaseModel):
     entity_id: str  # its entity before this decision
 
 
+CorrectionAction = Literal["confirm", "reject", "merge"]
+
+
+class Correction(_Event):
+    """clippings.corrections: a reviewer's correction of the linker's decisions. Key: the block.
+
+    Produced to the partition of the clipping's clippings.embedded record (its link event's
+    origin.partition): the linker holding that partition applies it, once per id.
+    - confirm: the clipping's decision stands (a label; the linker's state does not change);
+    - reject: the clipping leaves its entity, for its own new entity (target_id None) or the
+      entity of target_id; the entity it left and the one it is in now may not be linked again
+      (a cannot-link);
+    - merge: the entities of clipping_id and target_id become one (lifting a cannot-link between them).
+    Entities are named through member clippings: an entity id changes when it is merged away,
+    a clipping id never does.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str = Field(min_length=1, max_length=ID_MAX)  # unique per correction: the idempotency key
+    action: CorrectionAction
+    block: str = Field(min_length=1, max_length=NAME_MAX)
+    clipping_id: str = Field(min_length=1, max_length=ID_MAX)
+    target_id: str | None = Field(None, min_length=1, max_length=ID_MAX)  # a clipping of the other entity
+    reviewer: str = Field(min_length=1, max_length=NAME_MAX)
+    at_ms: int
+    note: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _target_fits_action(self):
+        if self.action == "merge" and self.target_id is None:
+            raise ValueError("a merge needs target_id: a clipping of the other entity")
+        if self.action == "confirm" and self.target_id is not None:
+            raise ValueError("a confirm takes no target_id")
+        if self.target_id == self.clipping_id:
+            raise ValueError("target_id must be another clipping than clipping_id")
+        return self
+
+
+class CorrectionRef(BaseModel):
+    """In a link event made by a correction: which one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    action: CorrectionAction
+    reviewer: str
+    at_ms: int
+
+
 class LinkEvent(_Event):
     """clippings.links: the linker's decision for one clipping. Key: the block (decision order kept).
 
@@ -180,6 +230,9 @@ class LinkEvent(_Event):
     raw_ts_ms: int
     embedded_ts_ms: int
     linked_ts_ms: int
+    # Set on the events a reviewer's correction makes (origin is then the clippings.corrections
+    # record): a reject moves `id` to entity_id; a merge names the absorbed in merged_entities.
+    correction: CorrectionRef | None = None
 
 
 class DlqRecord(BaseModel):

@@ -109,9 +109,11 @@ class Topics:
     embedded: str
     links: str
     dlq: str
+    corrections: str
 
     def settings(self) -> dict:
-        return dict(topic_raw=self.raw, topic_embedded=self.embedded, topic_links=self.links, topic_dlq=self.dlq)
+        return dict(topic_raw=self.raw, topic_embedded=self.embedded, topic_links=self.links, topic_dlq=self.dlq,
+                    topic_corrections=self.corrections)
 
     def env(self) -> dict[str, str]:
         return {f"CLIPPINGS_{k.upper()}": v for k, v in self.settings().items()}
@@ -123,9 +125,9 @@ def topics(kafka_bootstrap) -> Topics:
     from clippings.services.kafka.clients import ensure_topics
 
     suffix = uuid.uuid4().hex[:10]
-    t = Topics(f"raw-{suffix}", f"embedded-{suffix}", f"links-{suffix}", f"dlq-{suffix}")
+    t = Topics(f"raw-{suffix}", f"embedded-{suffix}", f"links-{suffix}", f"dlq-{suffix}", f"corrections-{suffix}")
     ensure_topics(ClientSettings(kafka_bootstrap_servers=kafka_bootstrap),
-                  {t.raw: 4, t.embedded: 2, t.links: 2, t.dlq: 1})
+                  {t.raw: 4, t.embedded: 2, t.links: 2, t.dlq: 1, t.corrections: 2})
     return t
 
 

@@ -71,7 +71,7 @@ def test_every_kustomization_renders_what_it_promises(rendered):
     assert kinds["kafka"] == ["Kafka", "KafkaNodePool"]
     assert {d["metadata"].get("namespace") for name, docs in rendered.items() for d in docs if d["kind"] != "Namespace"} == {"clippings"}
     topics = {d["spec"]["topicName"] for name in ("platform", "cpu") for d in V.by_kind(rendered[name], "KafkaTopic")}
-    assert topics == {"clippings.raw", "clippings.embedded", "clippings.links", "clippings.dlq"}
+    assert topics == {"clippings.raw", "clippings.embedded", "clippings.links", "clippings.dlq", "clippings.corrections"}
 
 
 def test_images_are_tagged_and_the_gpu_overlay_runs_the_gpu_image_on_gpus(rendered):
@@ -103,7 +103,7 @@ def test_green_stack_shares_nothing_that_holds_vectors_or_decisions(rendered):
 
     for kind, name in (("Deployment", "clippings-embedder"), ("StatefulSet", "clippings-linker")):
         blue_env, green_env = env(main, kind, name), env(green, kind, name + "-green")
-        for key in ("CLIPPINGS_GROUP_ID", "CLIPPINGS_TOPIC_EMBEDDED", "CLIPPINGS_TOPIC_LINKS"):
+        for key in ("CLIPPINGS_GROUP_ID", "CLIPPINGS_TOPIC_EMBEDDED", "CLIPPINGS_TOPIC_LINKS", "CLIPPINGS_TOPIC_CORRECTIONS"):
             assert blue_env[key] != green_env[key], key
         for key in ("CLIPPINGS_TOPIC_RAW", "CLIPPINGS_TOPIC_DLQ", "CLIPPINGS_KAFKA_BOOTSTRAP_SERVERS"):
             assert blue_env[key] == green_env[key], key
@@ -113,7 +113,7 @@ def test_green_stack_shares_nothing_that_holds_vectors_or_decisions(rendered):
         if doc["kind"] in ("Deployment", "StatefulSet", "PodDisruptionBudget"):
             assert selector["matchLabels"]["app.kubernetes.io/instance"] == "green", V.ref(doc)
     green_topics = {d["spec"]["topicName"] for d in V.by_kind(green, "KafkaTopic")}
-    assert green_topics == {"clippings.embedded.green", "clippings.links.green"}
+    assert green_topics == {"clippings.embedded.green", "clippings.links.green", "clippings.corrections.green"}
 
 
 # ------------------------------------------------------------------------------ schemas
@@ -264,6 +264,7 @@ POLICY_BREAKS = {
     "KEDA watching another group": (("ScaledObject", "clippings-embedder"), _set("spec.triggers.0.metadata.consumerGroup", "clippings"), "consumerGroup clippings is not CLIPPINGS_GROUP_ID"),
     "more linkers than partitions": (("StatefulSet", "clippings-linker"), _set("spec.replicas", 13), "13 replicas but 12 partitions"),
     "probe on the wrong path": (("Deployment", "clippings-embedder"), _set("spec.template.spec.containers.0.readinessProbe.httpGet.path", "/healthz"), "readinessProbe must GET /readyz"),
+    "corrections not co-partitioned": (("KafkaTopic", "clippings-corrections"), _set("spec.partitions", 6), "clippings.corrections has 6 partitions, clippings.embedded 12"),
     "replicas fixed under an autoscaler": (("Deployment", "clippings-embedder"), _set("spec.replicas", 2), "spec.replicas is owned by the autoscaler"),
 }
 

@@ -101,7 +101,7 @@ def test_dlq_record_rides_in_one_header():
     with pytest.raises(ValidationError):
         DlqRecord(stage="embedder", reason="no_such_reason", detail="", origin=POS, failed_ts_ms=5, service="s")
     assert {"schema", "empty", "image_too_large", "image_undecodable", "decompression_bomb",
-            "image_fetch_failed", "vector_invalid", "model_mismatch"} == set(DLQ_REASONS)
+            "image_fetch_failed", "vector_invalid", "model_mismatch", "correction_refused"} == set(DLQ_REASONS)
 
 
 def test_peek_id_of_broken_records():

@@ -184,6 +184,10 @@ def _linker_problems(where: str, doc: dict, container: dict, env: dict[str, str]
     topic = env.get("CLIPPINGS_TOPIC_EMBEDDED")
     if doc["spec"].get("replicas", 1) > partitions.get(topic, 0):
         problems.append(f"{where}: {doc['spec'].get('replicas')} replicas but {partitions.get(topic)} partitions of {topic}")
+    corrections = env.get("CLIPPINGS_TOPIC_CORRECTIONS")
+    if partitions.get(corrections) != partitions.get(topic):
+        problems.append(f"{where}: {corrections} has {partitions.get(corrections)} partitions, {topic} "
+                        f"{partitions.get(topic)}: corrections must be co-partitioned with the linker's input")
     return problems
 
 

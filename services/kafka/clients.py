@@ -129,6 +129,9 @@ def make_consumer(
         "enable.auto.commit": True,
         "auto.commit.interval.ms": s.commit_interval_ms,
         "auto.offset.reset": "earliest",
+        # Range gives every member the same partition numbers of co-partitioned topics (the
+        # linker's clippings.embedded and clippings.corrections), as Kafka Streams relies on.
+        "partition.assignment.strategy": "range",
         "session.timeout.ms": s.kafka_session_timeout_ms,
         "heartbeat.interval.ms": s.kafka_heartbeat_interval_ms,
         "max.poll.interval.ms": s.kafka_max_poll_interval_ms,
@@ -234,8 +237,8 @@ class Outbox:
 
 
 def topic_partitions(s: KafkaSettings) -> dict[str, int]:
-    """The four topics and their default partition counts."""
-    return {s.topic_raw: 4, s.topic_embedded: 4, s.topic_links: 4, s.topic_dlq: 1}
+    """The topics and their default partition counts (corrections: as many as embedded)."""
+    return {s.topic_raw: 4, s.topic_embedded: 4, s.topic_links: 4, s.topic_dlq: 1, s.topic_corrections: 4}
 
 
 def ensure_topics(

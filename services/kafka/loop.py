@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 class Sent(NamedTuple):
     count: int  # outputs sent for the batch (dead letters not counted)
     after_ack: Callable[[], None] | None = None  # run once the broker acknowledged them
+    # Records the step could not take yet (the linker's corrections of a partition still being
+    # restored): their offsets are not stored and the consumer goes back to them.
+    retry: tuple[Message, ...] = ()
 
 
 class Step(ABC):
@@ -42,6 +45,7 @@ class Step(ABC):
 
     topic_in: str
     topics_out: tuple[str, ...]
+    topics_also_in: tuple[str, ...] = ()  # co-partitioned with topic_in: partition p of each goes with p of it
 
     @abstractmethod
     def process(self, records: list[Message], outbox: Outbox) -> Sent:
@@ -102,8 +106,8 @@ class BatchService(ABC):
 
     def _consume(self, consumer: Consumer, producer, watch: BrokerWatch, step: Step) -> None:
         s = self.settings
-        wait_for_topics(consumer, [step.topic_in, *step.topics_out], watch, s.broker_timeout_s)
-        consumer.subscribe([step.topic_in], on_assign=self._rebalance(step, "assign"),
+        wait_for_topics(consumer, [step.topic_in, *step.topics_also_in, *step.topics_out], watch, s.broker_timeout_s)
+        consumer.subscribe([step.topic_in, *step.topics_also_in], on_assign=self._rebalance(step, "assign"),
                            on_revoke=self._rebalance(step, "revoke"), on_lost=self._rebalance(step, "lost"))
         while not self.stop:
             self.health.tick()
@@ -130,8 +134,11 @@ class BatchService(ABC):
             sent.after_ack()
         # At-least-once: offsets are stored only now, after every output of the batch was
         # acknowledged; a crash before this point replays the batch.
-        if held:
-            store_offsets(consumer, held)
+        done = [r for r in held if r not in sent.retry] if sent.retry else held
+        if done:
+            store_offsets(consumer, done)
+        if sent.retry:
+            seek_back(consumer, sent.retry)
 
     def _rebalance(self, step: Step, event: str) -> Callable:
         def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -193,6 +200,19 @@ def store_offsets(consumer: Consumer, records: list[Message]) -> None:
         # The partition moved to another member meanwhile; it will redo these records
         # (at-least-once), and their effects are idempotent.
         log.warning(kv("offsets_not_stored", detail=str(exc), partitions=",".join(f"{t}/{p}" for t, p in next_offsets)))
+
+
+def seek_back(consumer: Consumer, records: tuple[Message, ...]) -> None:
+    """Fetch these records again: each partition from the first of them."""
+    first: dict[tuple[str, int], int] = {}
+    for m in records:
+        key = (m.topic(), m.partition())
+        first[key] = min(first.get(key, m.offset()), m.offset())
+    for (t, p), offset in first.items():
+        try:
+            consumer.seek(TopicPartition(t, p, offset))
+        except KafkaException as exc:  # revoked meanwhile: its next owner starts from the committed offset
+            log.warning(kv("seek_failed", topic=t, partition=p, detail=str(exc)))
 
 
 def commit_now(consumer: Consumer) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from clippings.services.linker.index import Hits
 from clippings.services.linker.partition import PartitionState, entity_id_for
 from clippings.services.ops.logfmt import kv
-from clippings.services.schemas import EmbeddedClipping, KafkaPosition, LinkEvent
+from clippings.services.schemas import CorrectionRef, EmbeddedClipping, KafkaPosition, LinkEvent
 
 log = logging.getLogger(__name__)
 NEW, RECORDED, KNOWN = "new", "recorded", "known"
@@ -78,6 +78,7 @@ class Decision:
     similarity: float | None = None
     neighbours: list[Neighbour] = field(default_factory=list)  # the top ones, most similar first
     merged_entities: list[str] = field(default_factory=list)  # absorbed into entity_id by this decision
+    correction: CorrectionRef | None = None  # made by a reviewer's correction (correct.py), not by the index
 
 
 @dataclass
@@ -188,8 +189,11 @@ def _decide_new(state: PartitionState, it: Item, candidates: Hits, rule: Decisio
     """Join the entities of the candidates (merged into the oldest), or found one."""
     cid = it.event.id
     before = {c: state.entity_of(c) for c, _ in candidates}  # roots before this decision
-    roots = set(before.values())
+    # A reviewer's cannot-links: of two entities kept apart, the more similar one is joined.
+    joinable = state.entities.compatible(list(dict.fromkeys(before[c] for c, _ in candidates)))
+    roots = set(joinable)
     created, merged = None, []
+    top = next((c for c in candidates if before[c[0]] in roots), None)
     if roots:
         entity = state.oldest(roots)
         for other in sorted(roots - {entity}, key=lambda e: (state.seq[e], e)):
@@ -198,7 +202,6 @@ def _decide_new(state: PartitionState, it: Item, candidates: Hits, rule: Decisio
         entity = created = entity_id_for(cid)
         state.new_entity(entity, it.position.offset)
     state.assign(cid, entity)
-    top = candidates[0] if candidates else None
     decision = Decision(
         id=cid, block=it.event.block, entity_id=entity, is_duplicate=bool(roots),
         matched_id=top[0] if top else None, similarity=round(top[1], 6) if top else None,
@@ -229,8 +232,12 @@ def decide_batch(
     now_ms: int,
     observe_search: Callable[[float], None] = lambda seconds: None,
     decided: dict[str, Decision] | None = None,  # by earlier partitions of the same batch
+    due: Callable[[PartitionState, int], None] = lambda state, offset: None,
 ) -> list[Outcome]:
-    """Decide (or replay) every item in order; updates `state`, index included. No I/O."""
+    """Decide (or replay) every item in order; updates `state`, index included. No I/O.
+
+    `due(state, offset)` runs before each item: it replays the reviewers' corrections that were
+    applied before that record (correct.apply_due)."""
     decided = decided or {}
     kinds = _classify(state, items, {**recorded, **decided})
     priors = _priors(items, kinds, recorded, decided)
@@ -241,6 +248,7 @@ def decide_batch(
     now: dict[str, Decision] = {}  # decided in this batch
     for i, (it, kind) in enumerate(zip(items, kinds)):
         cid = it.event.id
+        due(state, it.position.offset)
         if kind == NEW:
             outcomes.append(_decide_new(state, it, _candidates(hits[i], sims.earlier(i, rule.threshold), rule),
                                         rule, now_ms))
@@ -274,6 +282,7 @@ def decide_partitions(
     rule: DecisionRule,
     now_ms: int,
     observe_search: Callable[[float], None] = lambda seconds: None,
+    due: Callable[[PartitionState, int], None] = lambda state, offset: None,
 ) -> dict[int, list[Outcome]]:
     """decide_batch for each partition of a batch, in the order `items` lists them.
 
@@ -284,6 +293,6 @@ def decide_partitions(
     decided: dict[str, Decision] = {}
     outcomes: dict[int, list[Outcome]] = {}
     for p, its in items.items():
-        outcomes[p] = decide_batch(states[p], its, recorded, rule, now_ms, observe_search, decided)
+        outcomes[p] = decide_batch(states[p], its, recorded, rule, now_ms, observe_search, decided, due)
         decided.update((o.fresh.id, o.fresh) for o in outcomes[p] if o.fresh is not None)
     return outcomes

@@ -30,6 +30,8 @@ class Entities:
     parent: dict[str, str] = field(default_factory=dict)  # entity -> root entity (roots map to themselves)
     seq: dict[str, int] = field(default_factory=dict)  # entity -> offset of its founding record: lower is older
     absorbed: dict[str, list[str]] = field(default_factory=dict)  # root -> entities merged into it
+    # Cannot-links a reviewer's reject made: root -> roots it may never merge with (both ways).
+    apart: dict[str, set[str]] = field(default_factory=dict)
 
     def __contains__(self, entity: str) -> bool:
         return entity in self.parent
@@ -48,7 +50,29 @@ class Entities:
         for entity in moved:
             self.parent[entity] = into
         self.absorbed[into].extend(moved)
+        for far in self.apart.pop(other, set()):  # other's cannot-links become into's
+            self.apart[far].discard(other)
+            if far != into:  # a reviewer's merge of two apart entities lifts their cannot-link
+                self.apart[far].add(into)
+                self.apart.setdefault(into, set()).add(far)
+            elif not self.apart[far]:
+                del self.apart[far]
         return moved
+
+    def separate(self, a: str, b: str) -> None:
+        """Roots a and b may never be merged by a decision (a reviewer said they differ)."""
+        self.apart.setdefault(a, set()).add(b)
+        self.apart.setdefault(b, set()).add(a)
+
+    def compatible(self, roots: list[str]) -> list[str]:
+        """The roots a decision may join, most similar first: each one apart from none before it."""
+        if not self.apart:
+            return roots
+        chosen: list[str] = []
+        for r in roots:
+            if not any(c in self.apart.get(r, ()) for c in chosen):
+                chosen.append(r)
+        return chosen
 
     def find(self, entity: str) -> str:
         """The root of an entity, added as its own root when unknown (a reader of link events)."""
@@ -83,6 +107,10 @@ class PartitionState:
     clip_entity: dict[str, str] = field(default_factory=dict)  # clipping -> entity it joined (not re-pointed)
     entities: Entities = field(default_factory=Entities)
     changed_since_snapshot: int = 0
+    corrections_applied: int = 0  # how many of the partition's recorded corrections (Redis' log) are in here
+    # Recorded corrections not in here yet, (applied_at, correction) in log order: each is applied
+    # before the first record at or past its applied_at, where it was applied live (correct.py).
+    pending: list = field(default_factory=list)
     gpu_min_vectors: int = 0  # blocks move to the GPU at this size (0: never; index.py)
     growth: GrowthPolicy | None = None  # when blocks move from exact to approximate search (growth.py)
 

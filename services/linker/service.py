@@ -31,6 +31,7 @@ from clippings.services.config import LinkerSettings
 from clippings.services.kafka.clients import BrokerWatch, Outbox
 from clippings.services.kafka.dlq import DeadLetters
 from clippings.services.kafka.loop import BatchService, Sent, Step
+from clippings.services.linker.corrections import Corrections
 from clippings.services.linker.decide import DecisionRule, Item, Outcome, decide_partitions
 from clippings.services.linker.growth import GrowthPolicy
 from clippings.services.linker.index import configure_faiss, new_faiss_index
@@ -84,9 +85,11 @@ class LinkerService(BatchService):
                             growth=GrowthPolicy(s.index_grow_at, rule.threshold, s.index_recall_target, s.index_nprobe)
                             if s.index_grow_at > 0 else None)
         dlq = DeadLetters(s.topic_dlq, "linker", s.kafka_client_id, m)
+        corrections = Corrections(s.topic_corrections, s.topic_links, redis, rule, dlq,
+                                  lambda outcome: m.corrections.labels(outcome).inc())
         log.info(kv("linker_ready_to_join", model=manifest.name, version=manifest.version, threshold=rule.threshold,
                     search=s.search, index=s.index_spec, metrics_port=self.http.port))
-        return LinkStep(s, m, self.health, manifest, rule, redis, check, recovery, dlq)
+        return LinkStep(s, m, self.health, manifest, rule, redis, check, recovery, dlq, corrections)
 
 
 def _check_durability(redis: RedisState) -> None:
@@ -102,18 +105,23 @@ def _check_durability(redis: RedisState) -> None:
 
 class LinkStep(Step):
     def __init__(self, s: LinkerSettings, metrics: ServiceMetrics, health: Health, manifest: Manifest,
-                 rule: DecisionRule, redis: RedisState, check: LostStateCheck, recovery: Recovery, dlq: DeadLetters):
+                 rule: DecisionRule, redis: RedisState, check: LostStateCheck, recovery: Recovery, dlq: DeadLetters,
+                 corrections: Corrections):
         self.topic_in, self.topics_out = s.topic_embedded, (s.topic_links, s.topic_dlq)
+        self.topics_also_in = (s.topic_corrections,)
         self.metrics, self.health, self.manifest, self.rule = metrics, health, manifest, rule
         self.redis, self.check, self.recovery, self.dlq = redis, check, recovery, dlq
+        self.corrections = corrections
         self.states: dict[int, PartitionState] = {}
 
     # -- rebalancing -------------------------------------------------------------------------
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        partitions = [tp for tp in partitions if tp.topic == self.topic_in]  # corrections: the committed offset
         committed = consumer.committed(partitions, timeout=30) if partitions else []
         vouched: dict[int, int] = {}  # what Redis must hold: every record below was recorded there
         for tp, c in zip(partitions, committed):
             state = self.states[tp.partition] = self.recovery.restore(tp.topic, tp.partition, c.offset)
+            self.corrections.restore(state)
             tp.offset = self.recovery.start_offset(state)
             log.info(kv("assigned", topic=tp.topic, partition=tp.partition, snapshot_offset=state.next_offset,
                         committed=c.offset, vectors=sum(len(b) for b in state.blocks.values()),
@@ -130,6 +138,7 @@ class LinkStep(Step):
         self._release(partitions, snapshot=False)
 
     def _release(self, partitions: list[TopicPartition], snapshot: bool) -> None:
+        partitions = [tp for tp in partitions if tp.topic == self.topic_in]
         for tp in partitions:
             state = self.states.pop(tp.partition, None)
             self.recovery.release(state, tp.partition, snapshot)
@@ -151,6 +160,10 @@ class LinkStep(Step):
     # -- the batch ---------------------------------------------------------------------------
     def process(self, records: list[Message], outbox: Outbox) -> Sent:
         m = self.metrics
+        # A batch's corrections apply before its clippings: at the partition's next offset.
+        corrected, retry = self.corrections.process([r for r in records if r.topic() != self.topic_in], self.states,
+                                                    self.recovery.restoring, outbox, int(time.time() * 1000))
+        records = [r for r in records if r.topic() == self.topic_in]
         items, next_offsets = self._items(records, outbox)
         with m.step("redis"):
             recorded = self.redis.decisions(sorted({it.event.id for its in items.values() for it in its}))
@@ -158,7 +171,8 @@ class LinkStep(Step):
         with m.step("decide"):
             # Partitions in the order of their first record in the batch: the first to meet a
             # clipping id decides it, the others re-emit that decision.
-            outcomes = decide_partitions(self.states, items, recorded, self.rule, now_ms, self._observe_search)
+            outcomes = decide_partitions(self.states, items, recorded, self.rule, now_ms, self._observe_search,
+                                         self.corrections.due)
         with m.step("redis"):
             # Every assigned partition's watermark is checked (0: not raised) in the batch's transaction.
             watermarks = {p: next_offsets.get(p, 0) for p in self.states}
@@ -173,7 +187,7 @@ class LinkStep(Step):
             # for every consumer, so a merge never arrives before the entities it names.
             outbox.send(self.topics_out[0], link_bytes(o), key=o.item.event.block)
         self._count_decisions(outcomes)
-        return Sent(len(emitted), lambda: self._observe_latency(emitted))
+        return Sent(len(emitted) + corrected, lambda: self._observe_latency(emitted), tuple(retry))
 
     def _items(self, records: list[Message], outbox: Outbox) -> tuple[dict[int, list[Item]], dict[int, int]]:
         """The batch's valid items by partition, and each partition's next offset."""

@@ -65,6 +65,8 @@ class SnapshotStore:
                 "blocks": blocks,
                 "clip_entity": state.clip_entity,
                 "entities": {e: [state.seq[e], root] for e, root in state.parent.items()},
+                "apart": {e: sorted(far) for e, far in state.entities.apart.items()},
+                "corrections_applied": state.corrections_applied,
             }
             (tmp / "state.json").write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
             for f in tmp.iterdir():
@@ -114,6 +116,8 @@ class SnapshotStore:
                 state.absorbed.setdefault(root, [])
                 if entity != root:
                     state.absorbed[root].append(entity)
+            state.entities.apart = {e: set(far) for e, far in doc.get("apart", {}).items()}
+            state.corrections_applied = doc.get("corrections_applied", 0)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise SnapshotError(f"unreadable snapshot {sdir}: {exc}") from exc
         return state

@@ -9,6 +9,9 @@ Keys (PREFIX = redis_prefix):
   PREFIX:merges            hash  absorbed entity -> {"into", "by", "at_ms"}
   PREFIX:watermark         hash  partition -> next offset of clippings.embedded recorded (never lowered)
   PREFIX:state_lost        hash  partition -> JSON: when and how the linker found Redis had lost state
+  PREFIX:correction        hash  correction id -> {"status": applied|refused, "partition", "event", "detail"}:
+                                 the idempotency record of reviewers' corrections
+  PREFIX:corrections:P     list  the corrections applied to partition P, in order, with applied_at (correct.py)
 
 A clipping's entity now: canonical[assigned[id]]. Every write of a batch goes in one
 MULTI/EXEC; every command is idempotent, so a batch retried after a lost reply changes nothing.
@@ -29,11 +32,12 @@ from urllib.parse import urlsplit
 import redis
 
 from clippings.services.config import LinkerSettings
+from clippings.services.linker.correct import Applied
 from clippings.services.linker.decide import Decision, Outcome
 from clippings.services.errors import StateStoreUnavailable
 from clippings.services.ops.deadline import Deadline
 from clippings.services.ops.logfmt import kv
-from clippings.services.schemas import LinkEvent, Neighbour
+from clippings.services.schemas import Correction, KafkaPosition, LinkEvent, Neighbour
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,6 +66,7 @@ def link_event(d: Decision) -> LinkEvent:
         neighbours=[Neighbour(id=n.id, similarity=n.similarity, entity_id=n.entity_id) for n in d.neighbours],
         merged_entities=list(d.merged_entities), model_version=d.model_version, threshold=d.threshold,
         origin=d.origin, raw_ts_ms=d.raw_ts_ms, embedded_ts_ms=d.embedded_ts_ms, linked_ts_ms=d.linked_ts_ms,
+        correction=d.correction,
     )
 
 
@@ -177,12 +182,58 @@ class RedisState:
             link = o.fresh
             pipe.sadd(self.members_key(link.entity_id), link.id)
             for absorbed, moved in o.merged:
-                pipe.hset(self.key("canonical"), mapping={e: link.entity_id for e in moved})
-                pipe.sunionstore(self.members_key(link.entity_id),
-                                 [self.members_key(link.entity_id), self.members_key(absorbed)])
-                pipe.delete(self.members_key(absorbed))
-                pipe.hset(self.key("merges"), absorbed,
-                          json.dumps({"into": link.entity_id, "by": link.id, "at_ms": now_ms}))
+                self._queue_merge(pipe, link.entity_id, absorbed, moved, link.id, now_ms)
+
+    # Reviewers' corrections (correct.py, corrections.py).
+    def correction(self, correction_id: str) -> dict | None:
+        """What became of a correction already consumed, or None."""
+        value = self._retry("read", lambda: self.client.hget(self.key("correction"), correction_id))
+        return json.loads(value) if value is not None else None
+
+    def correction_log(self, partition: int, start: int) -> list[dict]:
+        """The corrections applied to a partition, from the start-th on, in the order applied."""
+        values = self._retry("read", lambda: self.client.lrange(self.key(f"corrections:{partition}"), start, -1))
+        return [json.loads(v) for v in values]
+
+    def record_correction(self, a: Applied, partition: int, applied_at: int, origin: KafkaPosition, event: bytes | None) -> None:
+        """One transaction: the idempotency record, the partition's log entry, the membership change."""
+        c, now_ms = a.correction, int(time.time() * 1000)
+        entry = {"id": c.id, "applied_at": applied_at, "correction": c.model_dump(mode="json"),
+                 "origin": origin.model_dump(mode="json")}
+
+        def transaction() -> list:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.key("correction"), c.id, json.dumps(
+                {"status": "applied", "partition": partition, "event": event.decode() if event else None}))
+            pipe.rpush(self.key(f"corrections:{partition}"), json.dumps(entry))
+            if a.decision is not None and c.action == "reject":
+                self._queue_move(pipe, a, now_ms)
+            for absorbed, moved in a.merged:
+                self._queue_merge(pipe, a.decision.entity_id, absorbed, moved, c.clipping_id, now_ms)
+            return pipe.execute()
+
+        self._retry("write", transaction)
+
+    def record_refused(self, c: Correction, partition: int, detail: str) -> None:
+        self._retry("write", lambda: self.client.hset(self.key("correction"), c.id, json.dumps(
+            {"status": "refused", "partition": partition, "event": None, "detail": detail})))
+
+    def _queue_move(self, pipe, a: Applied, now_ms: int) -> None:
+        d = a.decision
+        if a.created:
+            pipe.hset(self.key("entities"), a.created, json.dumps(
+                {"block": d.block, "founder": d.id, "partition": d.origin.partition, "offset": d.origin.offset,
+                 "created_ms": now_ms, "correction": a.correction.id}))
+            pipe.hset(self.key("canonical"), a.created, a.created)
+        pipe.hset(self.key("assigned"), d.id, d.entity_id)
+        pipe.srem(self.members_key(a.left), d.id)
+        pipe.sadd(self.members_key(d.entity_id), d.id)
+
+    def _queue_merge(self, pipe, into: str, absorbed: str, moved: list[str], by: str, now_ms: int) -> None:
+        pipe.hset(self.key("canonical"), mapping={e: into for e in moved})
+        pipe.sunionstore(self.members_key(into), [self.members_key(into), self.members_key(absorbed)])
+        pipe.delete(self.members_key(absorbed))
+        pipe.hset(self.key("merges"), absorbed, json.dumps({"into": into, "by": by, "at_ms": now_ms}))
 
     # The lost-state check (statecheck.py).
     def watermarks(self, partitions: list[int]) -> dict[int, int]:

@@ -224,7 +224,7 @@ def _serve(stack) -> int:
     from clippings.services.local.discover import StackInfo, publish_stack, withdraw_stack
 
     client = load_settings(ClientSettings, kafka_bootstrap_servers=stack.bootstrap)
-    topics = {k: getattr(client, k) for k in ("topic_raw", "topic_embedded", "topic_links", "topic_dlq")}
+    topics = {k: getattr(client, k) for k in ("topic_raw", "topic_embedded", "topic_links", "topic_dlq", "topic_corrections")}
     path = publish_stack(StackInfo(bootstrap=stack.bootstrap, redis_url=stack.redis_url, pid=os.getpid(),
                                    redis_prefix=stack.redis_prefix, workdir=str(stack.workdir), topics=topics))
     try:

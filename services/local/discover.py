@@ -20,7 +20,7 @@ from clippings.services.errors import BrokerUnavailable, ServiceError
 # Long enough for a TLS + SASL handshake to a remote cluster, short enough that a wrong
 # address fails at once instead of after broker_timeout_s of retries.
 PROBE_TIMEOUT_S = 6.0
-_TOPIC_FIELDS = ("topic_raw", "topic_embedded", "topic_links", "topic_dlq")
+_TOPIC_FIELDS = ("topic_raw", "topic_embedded", "topic_links", "topic_dlq", "topic_corrections")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from clippings.services.schemas import LinkEvent
 
 _BOLD_YELLOW, _RED, _RESET = "\033[1;33m", "\033[31m", "\033[0m"
 OK, WRONG, UNLABELLED, UNCHECKED = "ok", "wrong", "unlabelled", ""  # verdicts on a flag
+CORRECTED = "corrected"  # a reviewer's correction, not a flag
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -43,6 +44,7 @@ class LinkTally:
     labels: dict[str, str] | None = None
     events: dict[str, LinkEvent] = field(default_factory=dict)  # first event per clipping
     repeats: int = 0
+    corrections: int = 0
     duplicates: int = 0
     flags_correct: int = 0
     unlabelled: int = 0
@@ -54,7 +56,15 @@ class LinkTally:
 
     def add(self, link: LinkEvent) -> str | None:
         """-> None for a repeat of a clipping already seen, else the verdict on its flag: OK, WRONG,
-        UNLABELLED (the labels do not name it), or UNCHECKED (no labels)."""
+        UNLABELLED (the labels do not name it), or UNCHECKED (no labels); CORRECTED for a
+        reviewer's correction (it moves a clipping or merges entities; the flags stay as decided)."""
+        if link.correction is not None:
+            self.corrections += 1
+            for other in link.merged_entities:
+                self._entities.union(link.entity_id, other)
+            if link.id in self.events and link.correction.action == "reject":
+                self.events[link.id] = self.events[link.id].model_copy(update={"entity_id": link.entity_id})
+            return CORRECTED
         if link.id in self.events:
             self.repeats += 1
             return None
@@ -98,12 +108,18 @@ class LinkTally:
                 parts.append(f"unlabelled={self.unlabelled}")
         if self.repeats:
             parts.append(f"repeated_events={self.repeats}")
+        if self.corrections:
+            parts.append(f"corrections={self.corrections}")
         return " ".join(parts)
 
 
 def format_link(link: LinkEvent, verdict: str, color: bool) -> str:
-    tag = "DUP" if link.is_duplicate else "new"
+    tag = "FIX" if verdict == CORRECTED else "DUP" if link.is_duplicate else "new"
     line = f"{tag:<4}{link.id:<28} entity={link.entity_id}"
+    if verdict == CORRECTED:
+        c = link.correction
+        return printable(line + f"  {c.action} by {c.reviewer}" + (f" merged={','.join(link.merged_entities)}"
+                                                                    if link.merged_entities else ""))
     if link.is_duplicate:
         line += f"  matched={link.matched_id} cos={link.similarity:.3f}"
     if link.merged_entities:

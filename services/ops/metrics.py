@@ -67,6 +67,9 @@ class ServiceMetrics:
         )
         self.model_info = Gauge("clippings_model_info", "The served model", ["model", "version", "variant"], registry=r)
         self.ready = Gauge("clippings_ready", "1 when /readyz answers 200", ["stage"], registry=r)
+        self.corrections = Counter(
+            "clippings_corrections_total", "Reviewers' corrections consumed: applied, repeated (a redelivery, "
+            "applied before) or refused", ["outcome"], registry=r)
         self.snapshots = Counter("clippings_snapshots_total", "Linker index snapshots", ["result"], registry=r)
         # No labels: the series is there, at 0, from the start (the alert compares it with 0).
         self.state_lost = Counter(
