@@ -45,6 +45,17 @@ class BiEncoder(nn.Module):
         else:
             self.text = TextEncoder(cfg.text, pre.text_buckets, pre.text_max_len, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature
+        # Loaded from an exported graph, the trunk's norms are folded (models/exported.py): they
+        # stay in eval mode while the rest trains, or batch statistics would change what it computes.
+        self.frozen_norms = False
+
+    def train(self, mode: bool = True) -> "BiEncoder":
+        super().train(mode)
+        if self.frozen_norms:
+            for m in self.vision.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
 
     def no_weight_decay(self) -> set[str]:
         """An n-gram table is left undecayed: decay would shrink the rows no batch used."""

@@ -87,13 +87,19 @@ class ReaderBiEncoder(nn.Module):
 
 def load_exported_weights(model: ReaderBiEncoder, model_dir: Path) -> None:
     """Fine-tuning from an exported model: its graph holds the whole trained head (the
-    character table, as float16), so no checkpoint needs to ship beside it."""
+    character table, as float16), so no checkpoint needs to ship beside it. A small-family
+    graph holds every weight too (models/exported.py)."""
     import onnx
     from onnx import numpy_helper
 
     from clippings.runtime.manifest import Manifest
 
     manifest = Manifest.load(model_dir)
+    if manifest.family == "small":
+        from clippings.models.exported import load_small_exported
+
+        return load_small_exported(model, model_dir, model_dir / manifest.files["fp32"], manifest.preprocess,
+                                   manifest.embedding_dim)
     if manifest.family != "reader":
         raise ModelError(f"{model_dir}: a {manifest.family!r} model cannot be fine-tuned from its ONNX graph; "
                          "start from the checkpoint it was exported from (--init RUN/best.pt)")

@@ -70,6 +70,13 @@ def _model_config(args: argparse.Namespace, records) -> "ModelConfig":
         if not 0.0 <= args.image_weight <= 1.0:
             raise ClippingsError("--image-weight must lie in [0, 1]")
         model_cfg = dataclasses.replace(model_cfg, image_weight=args.image_weight)
+    elif args.init is not None:
+        from clippings.runtime.manifest import Manifest
+        from clippings.training.loop import exported_model_dir
+
+        exported = exported_model_dir(args.init)
+        if exported is not None:  # fine-tuning a served model: pool as it was served
+            model_cfg = dataclasses.replace(model_cfg, image_weight=Manifest.load(exported).image_weight)
     return model_cfg
 
 
