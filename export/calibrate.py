@@ -72,6 +72,8 @@ def verification_data(train_config: dict, data_dir: Path | None) -> Path:
             raise ExportError("the run was trained without --val: give --data with held-out labelled clippings "
                               "(not the training data) to verify the export and tune its thresholds")
         data_dir = Path(train_config["val_data"])
+        if train_config.get("val_split"):  # one split of a labels dataset whose train split was trained on
+            return data_dir
     if any(Path(d).resolve() == Path(data_dir).resolve() for d in train_config.get("data", ())):
         raise ExportError(f"--data {data_dir} is the run's training data: thresholds tuned there would be too "
                           "optimistic; give held-out labelled clippings")

@@ -58,7 +58,10 @@ def export_model(
     from clippings.runtime.preprocess import load_image
 
     model, cfg, ckpt = load_checkpoint(checkpoint)
-    records = load_dataset(verification_data(ckpt.get("train_config", {}), data_dir)).records
+    train_config = ckpt.get("train_config", {})
+    records = load_dataset(verification_data(train_config, data_dir)).records
+    if data_dir is None and train_config.get("val_split"):  # --labels: its val split, never train or test
+        records = [r for r in records if r.split == train_config["val_split"]]
     images = [load_image(r.image) if r.image else None for r in records]
     texts = [r.text for r in records]
     untuned = Decision(cfg.image_weight, UNTUNED_THRESHOLDS)

@@ -22,7 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a bi-encoder on dataset folders (see docs/data.md). Writes OUT/best.pt, "
         "OUT/last.pt and OUT/history.json; export the result with `clippings export OUT`.",
     )
-    p.add_argument("--data", required=True, nargs="+", type=Path, help="training dataset folder(s)")
+    p.add_argument("--data", nargs="+", type=Path, default=[], help="training dataset folder(s)")
+    p.add_argument("--labels", type=Path, metavar="DATASET",
+                   help="reviewers' labels (`clippings labels export`): its train split is trained on, its val "
+                        "split chooses the best checkpoint and tunes the export (unless --val), its test split is "
+                        "left for `clippings eval`")
     p.add_argument("--val", type=Path, help="validation dataset folder (link or dedup); chooses the best checkpoint")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints")
     p.add_argument("--preset", help="model preset: reader-crops (a pretrained line reader; what jp-firms ships), "
@@ -90,13 +94,36 @@ def _frozen_trunk(model_cfg: "ModelConfig", threads: int):
     return TrunkRunner(model_cfg.trunk, threads=threads)
 
 
+def _records(args: argparse.Namespace) -> tuple[list, list | None, str | None]:
+    """-> training records, validation records (None: no validation), the validation split
+    when it is one split of a labels dataset (the export tunes on that split alone)."""
+    from clippings.data.dataset import load_dataset
+    from clippings.training.inputs import training_records
+
+    if not args.data and not args.labels:
+        raise ClippingsError("give --data (training dataset folders) or --labels (a `clippings labels export`)")
+    records = training_records(args.data, args.val, allow_held_out=args.train_on_held_out)
+    val_records = load_dataset(args.val).records if args.val else None
+    if not args.labels:
+        return records, val_records, None
+    labels = load_dataset(args.labels)
+    if not labels.split("train"):
+        raise ClippingsError(f"--labels {args.labels} has no train records to learn from: review more decisions")
+    if val_records is None and not labels.split("val"):
+        raise ClippingsError(f"--labels {args.labels} has no val records to choose a checkpoint on; give --val")
+    log.info("labels=%s train=%d val=%d test=%d (left out)", args.labels, len(labels.split("train")),
+             len(labels.split("val")), len(labels.split("test")))
+    if val_records is None:
+        return records + labels.split("train"), labels.split("val"), "val"
+    return records + labels.split("train"), val_records, None
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from clippings.data.dataset import load_dataset
     from clippings.runtime.preprocess import make_tokenizer
     from clippings.training.data import encode_records
-    from clippings.training.inputs import check_val_disjoint, resolve_device, training_records
+    from clippings.training.inputs import check_val_disjoint, resolve_device
     from clippings.training.loop import Trainer, TrainConfig
 
     device = resolve_device(args.device)
@@ -104,12 +131,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.resume and not (args.out / "last.pt").is_file():
         raise ClippingsError(f"--resume: no {args.out / 'last.pt'} to resume from")
-    records = training_records(args.data, args.val, allow_held_out=args.train_on_held_out)
+    records, val_records, val_split = _records(args)
     if args.mode == "supervised" and not any(r.entity for r in records):
         raise ClippingsError("supervised training needs records with an 'entity'; use --mode self-supervised")
-    val_ds = load_dataset(args.val) if args.val else None
-    if val_ds is not None:
-        check_val_disjoint(records, val_ds.records, args.val)
+    val_path = args.val or (args.labels if val_records is not None else None)
+    if val_records is not None:
+        check_val_disjoint(records, val_records, val_path)
     else:
         log.warning("no --val: the best checkpoint is chosen by training loss, and `clippings export` will need "
                     "--data with held-out labelled clippings to tune its thresholds")
@@ -118,14 +145,15 @@ def run(args: argparse.Namespace) -> int:
     trunk = _frozen_trunk(model_cfg, args.threads)
     cache = args.out / "features"
     train = encode_records(records, model_cfg.preprocess, tokenizer, desc="preprocess train", trunk=trunk, cache_dir=cache)
-    val = encode_records(val_ds.records, model_cfg.preprocess, tokenizer, desc="preprocess val",
-                         trunk=trunk, cache_dir=cache) if val_ds else None
-    val_splits = [r.split for r in val_ds.records] if val_ds else None
+    val = encode_records(val_records, model_cfg.preprocess, tokenizer, desc="preprocess val",
+                         trunk=trunk, cache_dir=cache) if val_records else None
+    val_splits = [r.split for r in val_records] if val_records else None
     log.info("train records=%d entities=%d val=%s device=%s", len(train), len({e for e in train.entities if e}),
              len(val) if val else 0, device)
 
     cfg = TrainConfig(
-        out_dir=str(args.out), data=tuple(str(d) for d in args.data), val_data=str(args.val) if args.val else None,
+        out_dir=str(args.out), data=tuple(str(d) for d in [*args.data, *([args.labels] if args.labels else [])]),
+        val_data=str(val_path) if val_path else None, val_split=val_split,
         mode=args.mode, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
         batch_size=args.batch_size, classes_per_batch=args.classes_per_batch, instances=args.instances,
         lr=args.lr, seed=args.seed, threads=args.threads, device=device,

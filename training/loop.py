@@ -38,6 +38,7 @@ class TrainConfig:
     out_dir: str
     data: tuple[str, ...] = ()  # training dataset folders, recorded for export verification
     val_data: str | None = None
+    val_split: str | None = None  # only this split of val_data validated (a labels dataset: "val")
     mode: str = "supervised"  # or "self-supervised": stage 1 only
     stage1_epochs: int = 4
     stage2_epochs: int = 8

@@ -84,6 +84,7 @@ class ReviewServer:
             self._thread.join(10)
             self._server = None
         self._resources.close()
+        log.info(kv("stopped", service="review"))
 
     def __enter__(self) -> "ReviewServer":
         return self.start()
