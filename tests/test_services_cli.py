@@ -19,11 +19,26 @@ def clippings(*args: str, timeout_s: float = 240, env: dict | None = None) -> su
                           timeout=timeout_s, env=os.environ | (env or {}))
 
 
+def review_databases() -> set[str]:
+    from review_fixtures import ADMIN_URL
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("select datname from pg_database where datname like 'clippings_review_%'"))
+                       .scalars())
+    finally:
+        engine.dispose()
+
+
 def test_up_demo_links_the_sample_feed_and_cleans_up(redis_url, news_model, sample_feed, tmp_path):
-    """The README's first command: its own broker, the services, the sample feed, the summary."""
+    """The README's first command: its own broker, the services, the review page, the sample
+    feed, the summary."""
     from clippings.services.linker.store import redis_client
 
     before = set(redis_client(redis_url).scan_iter(match="clippings-demo-*"))
+    databases = review_databases()
     done = clippings("up", "--demo", "--redis", redis_url, "--model", str(news_model), "--workdir", str(tmp_path))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
@@ -39,6 +54,10 @@ def test_up_demo_links_the_sample_feed_and_cleans_up(redis_url, news_model, samp
     logs = {p.name: p.read_text() for p in (tmp_path / "logs").iterdir()}
     assert all("event=stopped" in text for text in logs.values()), logs.keys()  # SIGTERM, clean exits
     assert f"image_file_roots=[PosixPath('{sample_feed.resolve()}')]" in logs["embedder-0.log"]  # not "/"
+    # The review page ran on a scratch database, read the decisions, and is gone with it.
+    assert "review page: http://127.0.0.1:" in done.stderr and "password: " in done.stderr
+    assert "event=review_started" in logs["review.log"] and "Traceback" not in logs["review.log"]
+    assert review_databases() == databases
 
 
 def test_topics_and_replay_commands(kafka_bootstrap, topics, topic_reader, sample_feed, monkeypatch, capsys):
@@ -157,7 +176,8 @@ def test_up_serves_replay_tail_and_dlq_then_cleans_up(redis_url, news_model, sam
     err_path = tmp_path / "up.err"
     with open(err_path, "w") as err:
         up = subprocess.Popen([sys.executable, "-m", "clippings.services", "up", "--quiet", "--redis", redis_url,
-                               "--model", str(news_model), "--workdir", str(tmp_path / "up")],
+                               "--model", str(news_model), "--workdir", str(tmp_path / "up"),
+                               "--review-database", "postgresql+psycopg://postgres@127.0.0.1:1/postgres"],
                               stdout=subprocess.DEVNULL, stderr=err, env=env)
     try:
         deadline = time.monotonic() + 240
@@ -193,5 +213,6 @@ def test_up_serves_replay_tail_and_dlq_then_cleans_up(redis_url, news_model, sam
     text = err_path.read_text()
     assert f"clippings replay {sample_feed}" in text and f"--bootstrap {info['bootstrap']}" in text
     assert "level=INFO" not in text  # --quiet
+    assert "review page: not started (PostgreSQL at postgresql+psycopg://postgres@127.0.0.1:1/postgres does not answer" in text
     assert not state.exists()
     assert list(redis_client(redis_url).scan_iter(match=f"{info['redis_prefix']}:*")) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -21,6 +22,7 @@ from clippings.errors import ConfigError
 from clippings.services.cli import kafka_args
 
 SAMPLE_FEED = Path(str(files("clippings").joinpath("assets", "sample_feed")))  # package data, wheel or editable
+DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NEWEST_DEFAULT = 20  # dead letters `clippings dlq` shows without --max or --from-beginning
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,13 @@ def _register_up(sub) -> None:
     p.add_argument("--repeat", type=int, default=1, help="demo: send the dataset this many times (a longer feed)")
     p.add_argument("--quiet", action="store_true", help="log warnings and errors only; demo: print only the summary")
     p.add_argument("--timeout", type=float, default=300.0, help="demo: give up after this many seconds")
+    p.add_argument("--review-database", default=os.environ.get("CLIPPINGS_REVIEW_DATABASE_URL", DEFAULT_DATABASE),
+                   metavar="URL", help="PostgreSQL of the review page (default: CLIPPINGS_REVIEW_DATABASE_URL or "
+                                       "%(default)s); with the embedded broker a scratch database on it, dropped at exit")
+    p.add_argument("--review-port", type=int, default=8400, help="port of the review page (default: %(default)s; 0: any)")
+    p.add_argument("--no-review", action="store_true", help="no review page")
+    p.add_argument("--stay", action="store_true",
+                   help="demo: keep the stack and the review page up after the summary, until Ctrl-C")
     p.add_argument("--keep-redis", action="store_true",
                    help="keep the Redis keys of its prefix at exit (default: deleted, unless --bootstrap: "
                         "the embedded broker's log is gone then, so the keys would describe nothing)")
@@ -194,7 +203,10 @@ def cmd_up(args) -> int:
     stack = LocalStack(workdir=workdir, model=args.model, bootstrap=args.bootstrap, redis_url=args.redis,
                        redis_prefix=prefix, partitions=args.partitions, embedders=args.embedders,
                        linkers=args.linkers, service_env=env, delete_redis_keys=drop_keys,
-                       image_roots=[Path(args.demo or SAMPLE_FEED), *args.image_root])
+                       image_roots=[Path(args.demo or SAMPLE_FEED), *args.image_root],
+                       review_database=None if args.no_review else args.review_database,
+                       review_scratch=args.bootstrap is None, review_port=_free_or(args.review_port),
+                       review_password=os.environ.get("CLIPPINGS_REVIEW_PASSWORD") or secrets.token_urlsafe(9))
     _status(args, f"starting the stack in {workdir} ...")
     rc = _run_stack(stack, args)
     if stack.deleted_keys is not None:
@@ -202,6 +214,31 @@ def cmd_up(args) -> int:
     if args.workdir is None and rc == 0:
         shutil.rmtree(workdir, ignore_errors=True)  # a failed run keeps its logs
     return rc
+
+
+def _free_or(port: int) -> int:
+    """The port asked for, or any free one when it is 0 or taken (a second stack on the machine)."""
+    import socket
+
+    from clippings.services.local.stack import free_port
+
+    if port:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no owner
+            try:
+                sock.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                log.warning("port %d is taken: the review page takes a free one", port)
+    return free_port()
+
+
+def _review_line(stack) -> str:
+    if stack.review is not None:
+        given = "CLIPPINGS_REVIEW_PASSWORD" if os.environ.get("CLIPPINGS_REVIEW_PASSWORD") else None
+        return (f"review page: {stack.review.url}  (any reviewer name; password: "
+                f"{'$' + given if given else stack.review_password})")
+    return f"review page: not started ({stack.review_problem or 'disabled with --no-review'})"
 
 
 def _status(args, message: str) -> None:
@@ -213,8 +250,12 @@ def _run_stack(stack, args) -> int:
     with stack:
         _status(args, f"broker {stack.bootstrap}  redis {stack.redis_url} prefix {stack.redis_prefix}  "
                 + "  ".join(f"{s.name} http://127.0.0.1:{s.metrics_port}/metrics" for s in stack.services))
+        _status(args, _review_line(stack))
         if args.demo:
-            return _demo(stack, Path(args.demo), args.rate, args.repeat, args.quiet, args.timeout)
+            rc = _demo(stack, Path(args.demo), args.rate, args.repeat, args.quiet, args.timeout)
+            if args.stay and rc == 0:
+                return _serve(stack)
+            return rc
         return _serve(stack)
 
 
@@ -251,6 +292,7 @@ def _commands(stack, path: Path) -> str:
         f"  clippings tail --from-beginning --labels {SAMPLE_FEED}",
         "  clippings dlq --follow",
         f"from elsewhere, name the broker: --bootstrap {stack.bootstrap}",
+        _review_line(stack),
     ])
 
 

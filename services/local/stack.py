@@ -6,6 +6,8 @@
   wheel (or the system's) on a free port, without persistence.
 - The embedder and the linker run as child processes (`python -m clippings.services ...`), each
   with its metrics port, and are ready when their /readyz answers 200.
+- The review page (`clippings review`, services/local/review.py) when asked for and a
+  PostgreSQL answers; without one the stack runs without it and says why.
 Tests use the same classes to start their broker and their Redis.
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 import redis
 
 from clippings.services.errors import StackError
+from clippings.services.local.review import ReviewProcess
 from clippings.services.ops.deadline import wait_until
 from clippings.services.ops.logfmt import kv
 
@@ -253,6 +256,12 @@ class LocalStack:
     broker: TansuBroker | None = None
     redis_server: RedisServer | None = None
     services: list[ServiceProcess] = field(default_factory=list)
+    review_database: str | None = None  # a PostgreSQL URL: start the review page on it (None: no page)
+    review_scratch: bool = True  # in a database made for this run, dropped at stop (the embedded broker's case)
+    review_port: int = 8400
+    review_password: str = ""
+    review: "ReviewProcess | None" = None
+    review_problem: str | None = None  # why there is no review page
 
     def __enter__(self) -> "LocalStack":
         try:
@@ -299,8 +308,47 @@ class LocalStack:
                 self.services.append(start_service(kind, env | {"CLIPPINGS_KAFKA_CLIENT_ID": name},
                                                    self.workdir / "logs" / f"{name}.log", name=name))
         wait_ready(self.services, ready_timeout_s)
+        if self.review_database is not None:
+            self._start_review(env)
+
+    def _start_review(self, env: dict[str, str]) -> None:
+        from clippings.services.local.review import create_scratch_database, postgres_problem, start_review
+
+        self.review_problem = postgres_problem(self.review_database)
+        if self.review_problem is not None:
+            log.warning(kv("review_page_not_started", reason=self.review_problem))
+            return
+        url, scratch = self.review_database, None
+        if self.review_scratch:
+            url, scratch = create_scratch_database(self.review_database)
+        review_env = {k: v for k, v in env.items() if not k.startswith("CLIPPINGS_IMAGE")} | {
+            "CLIPPINGS_REVIEW_DATABASE_URL": url,
+            "CLIPPINGS_REVIEW_PASSWORD": self.review_password,
+            "CLIPPINGS_REVIEW_GROUP_ID": f"clippings-review-{self.redis_prefix}",
+            "CLIPPINGS_REVIEW_IMAGE_ROOTS": json.dumps([str(Path(r).resolve()) for r in self.image_roots]),
+        }
+        try:
+            self.review = start_review(review_env, self.review_port, self.workdir / "logs" / "review.log")
+        finally:
+            if self.review is None and scratch is not None:
+                self._drop_scratch(scratch)
+        self.review.scratch = scratch
+
+    def _drop_scratch(self, name: str) -> None:
+        from clippings.services.local.review import drop_database
+
+        try:
+            drop_database(self.review_database, name)
+        except Exception as exc:  # noqa: BLE001 - a database left behind is named, never fatal
+            log.warning(kv("review_database_left", database=name, detail=str(exc)))
 
     def stop(self) -> None:
+        if self.review is not None:
+            _signal_stop(self.review.proc)
+            _wait_or_kill(self.review.proc, 30)
+            if self.review.scratch is not None:
+                self._drop_scratch(self.review.scratch)
+            self.review = None
         for svc in self.services:  # all at once: each finishes its batch, snapshots, commits
             _signal_stop(svc.proc)
         for svc in self.services:
