@@ -145,3 +145,14 @@ def test_correction_applied_once_across_a_sigkill(run_service, spawn_service, ka
     resend_copy(kafka_bootstrap, topics, sample_feed, "k-", dup.id, "copy-k")
     copy = decision_of(topic_reader, topics, "copy-k")
     assert copy.entity_id == new and copy.matched_id == dup.id
+
+
+def test_a_corrections_topic_with_more_partitions_stops_the_linker(run_service, kafka_bootstrap, topics):
+    from clippings.services.config import ClientSettings
+    from clippings.services.kafka.clients import ensure_topics
+
+    wider = topics.corrections + "-wide"
+    ensure_topics(ClientSettings(kafka_bootstrap_servers=kafka_bootstrap), {wider: 3})  # the input has 2
+    linker = run_service("linker", wait=False, topic_corrections=wider)
+    error = linker.wait_failed(90)
+    assert f"{wider}/2 without the {topics.embedded} partition of the same number" in str(error)

@@ -103,6 +103,16 @@ def _check_durability(redis: RedisState) -> None:
                        detail="a Redis crash loses the decisions since its last save; run Redis with appendonly yes"))
 
 
+def _check_copartitioned(partitions: list[TopicPartition], topic_in: str) -> None:
+    """Each corrections partition comes with the input partition of its number, or its
+    corrections could never apply: the topics must have as many partitions (docs/events.md)."""
+    inputs = {tp.partition for tp in partitions if tp.topic == topic_in}
+    stray = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions if tp.topic != topic_in and tp.partition not in inputs)
+    if stray:
+        raise ConfigError(f"assigned {', '.join(stray)} without the {topic_in} partition of the same number: "
+                          f"give the corrections topic as many partitions as {topic_in}")
+
+
 class LinkStep(Step):
     def __init__(self, s: LinkerSettings, metrics: ServiceMetrics, health: Health, manifest: Manifest,
                  rule: DecisionRule, redis: RedisState, check: LostStateCheck, recovery: Recovery, dlq: DeadLetters,
@@ -116,6 +126,7 @@ class LinkStep(Step):
 
     # -- rebalancing -------------------------------------------------------------------------
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        _check_copartitioned(partitions, self.topic_in)
         partitions = [tp for tp in partitions if tp.topic == self.topic_in]  # corrections: the committed offset
         committed = consumer.committed(partitions, timeout=30) if partitions else []
         vouched: dict[int, int] = {}  # what Redis must hold: every record below was recorded there
