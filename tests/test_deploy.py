@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def test_every_kustomization_renders_what_it_promises(rendered):
     kinds = {name: sorted({d["kind"] for d in docs}) for name, docs in rendered.items()}
     for stack in V.STACKS:
         assert {"Deployment", "StatefulSet", "Service", "PodDisruptionBudget", "ConfigMap", "KafkaTopic"} <= set(kinds[stack])
+        suffix = "-green" if stack == "gpu-green" else ""
+        for kind in ("Deployment", "Service", "ConfigMap", "ServiceAccount"):
+            name = f"clippings-review{'-config' if kind == 'ConfigMap' else ''}{suffix}"
+            obj(rendered[stack], kind, name)  # the review page comes with every stack
     assert "ScaledObject" in kinds["cpu"] and "HorizontalPodAutoscaler" not in kinds["cpu"]
     assert "HorizontalPodAutoscaler" in kinds["cpu-hpa"] and "ScaledObject" not in kinds["cpu-hpa"]
     assert "TriggerAuthentication" not in kinds["cpu-hpa"]
@@ -114,6 +119,98 @@ def test_green_stack_shares_nothing_that_holds_vectors_or_decisions(rendered):
             assert selector["matchLabels"]["app.kubernetes.io/instance"] == "green", V.ref(doc)
     green_topics = {d["spec"]["topicName"] for d in V.by_kind(green, "KafkaTopic")}
     assert green_topics == {"clippings.embedded.green", "clippings.links.green", "clippings.corrections.green"}
+
+
+# ------------------------------------------------------------------------------ the review page
+
+
+def _review(docs: list[dict], suffix: str = "") -> tuple[dict, dict, dict[str, str]]:
+    """(Deployment, its container, the container's environment) of a stack's review page."""
+    deployment = obj(docs, "Deployment", f"clippings-review{suffix}")
+    c = V.pod_spec(deployment)["containers"][0]
+    return deployment, c, V.container_env(c, docs)
+
+
+def _review_env(workload: dict, name: str) -> dict:
+    """One env entry of a workload's first container, to break in place."""
+    return next(e for e in V.pod_spec(workload)["containers"][0]["env"] if e["name"] == name)
+
+
+def _acl_allows(user: dict, kind: str, name: str, operation: str) -> bool:
+    for acl in user["spec"]["authorization"]["acls"]:
+        resource = acl["resource"]
+        if resource["type"] != kind or operation not in acl["operations"]:
+            continue
+        prefix = resource.get("patternType") == "prefix"
+        if name == resource["name"] or (prefix and name.startswith(resource["name"])):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("name", V.STACKS)
+def test_review_page_runs_in_every_stack_with_settings_it_loads(rendered, name, monkeypatch):
+    from clippings.review.settings import ReviewSettings, load_review_settings
+    from validation.policy import service_containers
+
+    docs, suffix = rendered[name], "-green" if name.endswith("green") else ""
+    deployment, c, env = _review(docs, suffix)
+    assert [(V.ref(d), cmd) for d, _, cmd in service_containers(docs) if cmd == "review"] == [(V.ref(deployment), "review")]
+    assert c["args"] == ["review"] and c["image"].startswith("clippings:")  # the CPU image, also in the GPU stacks
+    for key in [k for k in os.environ if k.startswith("CLIPPINGS_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s = load_review_settings()
+    assert isinstance(s, ReviewSettings)
+    assert (s.review_host, s.review_port, s.review_group_id) == ("0.0.0.0", 8400, f"clippings-review{suffix}")
+    assert s.review_password.get_secret_value() == f"secret-clippings-review-app{suffix}-password"
+    assert s.review_database_url.get_secret_value() == f"secret-clippings-review-app{suffix}-database-url"
+    # It reads what its own stack's linker writes and shows that linker's Redis keys.
+    linker = V.container_env(container(docs, "StatefulSet", f"clippings-linker{suffix}"), docs)
+    for key in ("CLIPPINGS_TOPIC_RAW", "CLIPPINGS_TOPIC_LINKS", "CLIPPINGS_TOPIC_CORRECTIONS", "CLIPPINGS_REDIS_PREFIX",
+                "CLIPPINGS_KAFKA_BOOTSTRAP_SERVERS"):
+        assert env[key] == linker[key], key
+    service = obj(docs, "Service", f"clippings-review{suffix}")
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(80, "http")]
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 8400}
+
+
+@pytest.mark.parametrize("name", ("cpu", "gpu-green"))
+def test_review_kafka_user_allows_what_the_page_does(rendered, name):
+    docs, suffix = rendered[name], "-green" if name.endswith("green") else ""
+    env = _review(docs, suffix)[2]
+    user = obj(rendered["platform"], "KafkaUser", env["CLIPPINGS_KAFKA_SASL_USERNAME"])
+    assert env["CLIPPINGS_KAFKA_SASL_PASSWORD"] == f"secret-{user['metadata']['name']}-password"
+    for topic in (env["CLIPPINGS_TOPIC_RAW"], env["CLIPPINGS_TOPIC_LINKS"]):
+        assert _acl_allows(user, "topic", topic, "Read"), topic
+    assert _acl_allows(user, "group", env["CLIPPINGS_REVIEW_GROUP_ID"], "Read")
+    assert _acl_allows(user, "topic", env["CLIPPINGS_TOPIC_CORRECTIONS"], "Write")
+    assert any(a["resource"]["type"] == "cluster" and "IdempotentWrite" in a["operations"]
+               for a in user["spec"]["authorization"]["acls"])  # the corrections producer is idempotent
+    assert not _acl_allows(user, "topic", env["CLIPPINGS_TOPIC_LINKS"], "Write")  # only the linker writes decisions
+
+
+def test_green_review_page_keeps_its_decisions_apart(rendered):
+    blue, green = _review(rendered["gpu"])[2], _review(rendered["gpu-green"], "-green")[2]
+    for key in ("CLIPPINGS_REVIEW_GROUP_ID", "CLIPPINGS_TOPIC_LINKS", "CLIPPINGS_TOPIC_CORRECTIONS", "CLIPPINGS_REDIS_PREFIX",
+                "CLIPPINGS_REVIEW_DATABASE_URL"):
+        assert blue[key] != green[key], key
+    for key in ("CLIPPINGS_TOPIC_RAW", "CLIPPINGS_KAFKA_BOOTSTRAP_SERVERS", "CLIPPINGS_KAFKA_SASL_USERNAME"):
+        assert blue[key] == green[key], key
+
+
+def test_network_policies_let_the_review_page_in_and_reach_redis(rendered):
+    from validation.k8s import _labels_match
+
+    for name in V.STACKS:
+        deployment = _review(rendered[name], "-green" if name.endswith("green") else "")[0]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        ingress = [p for p in V.by_kind(rendered["platform"], "NetworkPolicy") if _labels_match(p["spec"]["podSelector"], labels)]
+        assert [port["port"] for p in ingress for rule in p["spec"]["ingress"] for port in rule["ports"]] == ["http"]
+        redis = obj(rendered["redis"], "NetworkPolicy", "clippings-redis-ingress")
+        peers = [peer["podSelector"] for rule in redis["spec"]["ingress"] for peer in rule["from"]]
+        assert any(_labels_match(peer, labels) for peer in peers), name
 
 
 # ------------------------------------------------------------------------------ schemas
@@ -194,6 +291,8 @@ REFERENCE_BREAKS = {
     "probe on an unnamed port": (("StatefulSet", "clippings-linker"), _set("spec.template.spec.containers.0.readinessProbe.httpGet.port", "http"), "port http is not a named container port"),
     "PDB selects nothing": (("PodDisruptionBudget", "clippings-linker"), lambda d: d["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/name": "nobody"}), "matches no workload"),
     "scale target missing": (("ScaledObject", "clippings-embedder"), _set("spec.scaleTargetRef.name", "embedder"), "scale target Deployment/embedder does not exist"),
+    "review Secret key misspelt": (("Deployment", "clippings-review"), lambda d: _review_env(d, "CLIPPINGS_REVIEW_DATABASE_URL")["valueFrom"]["secretKeyRef"].update(key="database_url"), "Secret clippings-review-app has no key database_url"),
+    "review Secret unknown": (("Deployment", "clippings-review"), lambda d: _review_env(d, "CLIPPINGS_REVIEW_PASSWORD")["valueFrom"]["secretKeyRef"].update(name="review-secrets"), "Secret review-secrets is neither rendered nor a known external Secret"),
 }
 
 
@@ -228,6 +327,9 @@ SETTINGS_BREAKS = {
     "unknown protocol": ("clippings-kafka-config", "CLIPPINGS_KAFKA_SECURITY_PROTOCOL", "SASL", "would refuse its settings"),
     "out of range": ("clippings-linker-config", "CLIPPINGS_KNN_K", "0", "would refuse its settings"),
     "left-unset setting set": ("clippings-linker-config", "CLIPPINGS_THRESHOLD", "0.9", "listed in UNSET_SETTINGS"),
+    "review variable misspelt": ("clippings-review-config", "CLIPPINGS_REVIEW_THREAD", "4", "CLIPPINGS_REVIEW_THREAD is no setting of ReviewSettings"),
+    "review out of range": ("clippings-review-config", "CLIPPINGS_REVIEW_THREADS", "0", "would refuse its settings"),
+    "service setting given to review": ("clippings-review-config", "CLIPPINGS_METRICS_PORT", "9103", "CLIPPINGS_METRICS_PORT is no setting of ReviewSettings"),
 }
 
 
@@ -244,6 +346,9 @@ def test_settings_check_fails_when_a_setting_is_dropped(fresh):
     docs = fresh("cpu")
     del obj(docs, "ConfigMap", "clippings-linker-config")["data"]["CLIPPINGS_SNAPSHOT_DIR"]
     assert "CLIPPINGS_SNAPSHOT_DIR is neither set nor listed in UNSET_SETTINGS" in " ".join(V.settings_problems(docs))
+    docs = fresh("cpu")
+    del obj(docs, "ConfigMap", "clippings-review-config")["data"]["CLIPPINGS_REVIEW_GROUP_ID"]
+    assert "CLIPPINGS_REVIEW_GROUP_ID is neither set nor listed in UNSET_SETTINGS" in " ".join(V.settings_problems(docs))
 
 
 @pytest.mark.parametrize("name", V.STACKS)
@@ -266,6 +371,13 @@ POLICY_BREAKS = {
     "probe on the wrong path": (("Deployment", "clippings-embedder"), _set("spec.template.spec.containers.0.readinessProbe.httpGet.path", "/healthz"), "readinessProbe must GET /readyz"),
     "corrections not co-partitioned": (("KafkaTopic", "clippings-corrections"), _set("spec.partitions", 6), "clippings.corrections has 6 partitions, clippings.embedded 12"),
     "replicas fixed under an autoscaler": (("Deployment", "clippings-embedder"), _set("spec.replicas", 2), "spec.replicas is owned by the autoscaler"),
+    "review on loopback": (("ConfigMap", "clippings-review-config"), _set("data.CLIPPINGS_REVIEW_HOST", "127.0.0.1"), "CLIPPINGS_REVIEW_HOST is 127.0.0.1, must be 0.0.0.0"),
+    "review password in a ConfigMap": (("ConfigMap", "clippings-review-config"), _set("data.CLIPPINGS_REVIEW_PASSWORD", "hunter2"), "CLIPPINGS_REVIEW_PASSWORD is a secret but ConfigMap clippings-review-config holds it"),
+    "review database URL as a literal": (("Deployment", "clippings-review"), lambda d: _review_env(d, "CLIPPINGS_REVIEW_DATABASE_URL").update(value="postgresql+psycopg://u:p@db/review") or _review_env(d, "CLIPPINGS_REVIEW_DATABASE_URL").pop("valueFrom"), "CLIPPINGS_REVIEW_DATABASE_URL must come from a Secret"),
+    "review session key dropped": (("Deployment", "clippings-review"), lambda d: V.pod_spec(d)["containers"][0]["env"].remove(_review_env(d, "CLIPPINGS_REVIEW_SECRET_KEY")), "CLIPPINGS_REVIEW_SECRET_KEY must come from a Secret"),
+    "review probed behind the login": (("Deployment", "clippings-review"), _set("spec.template.spec.containers.0.livenessProbe.httpGet.path", "/queue"), "livenessProbe must GET /healthz on port http"),
+    "review port not the setting": (("ConfigMap", "clippings-review-config"), _set("data.CLIPPINGS_REVIEW_PORT", "8401"), "port 'http' is 8400, CLIPPINGS_REVIEW_PORT is 8401"),
+    "Kafka password as a literal": (("StatefulSet", "clippings-linker"), lambda d: _review_env(d, "CLIPPINGS_KAFKA_SASL_PASSWORD").update(value="x") or _review_env(d, "CLIPPINGS_KAFKA_SASL_PASSWORD").pop("valueFrom"), "CLIPPINGS_KAFKA_SASL_PASSWORD is a secret: it must come from a Secret"),
 }
 
 
@@ -327,6 +439,14 @@ def test_dockerfiles_build_in_stages_and_run_clippings_unprivileged(dockerfile):
     assert users == ["USER 10001:10001"]
     assert 'ENTRYPOINT ["clippings"]' in runtime
     assert any("COPY --from=build /opt/clippings /opt/clippings" in line for line in runtime)
+
+
+def test_the_cpu_image_brings_the_review_extra():
+    """The review Deployment runs the CPU image (also in the GPU stacks): it needs Flask & co."""
+    text = V.DOCKERFILES[0].read_text(encoding="utf-8")
+    build = text[:text.index("AS runtime")]
+    assert "['optional-dependencies']['review']" in build
+    assert re.search(r"^EXPOSE .*\b8400\b", text, re.M)
 
 
 def test_hadolint_fails_on_a_broken_copy(tmp_path):

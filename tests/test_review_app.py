@@ -19,6 +19,23 @@ def test_every_page_needs_a_login(review_app):
         assert resp.status_code == 302 and "/login" in resp.headers["Location"], path
 
 
+def test_probes_answer_without_a_login_and_readiness_follows_the_database(review_app, review_settings):
+    client = review_app.test_client()
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+    assert "Set-Cookie" not in client.get("/healthz").headers  # no session for a probe
+
+    from clippings.review.app import create_app
+    from clippings.review.db import make_engine
+
+    away = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/postgres")
+    unready = create_app(review_settings(), away, publisher=None).test_client()
+    resp = unready.get("/readyz")
+    assert resp.status_code == 503 and "database: OperationalError" in resp.get_data(as_text=True)
+    assert "127.0.0.1:1" not in resp.get_data(as_text=True)
+    assert unready.get("/healthz").status_code == 200
+    away.dispose()
+
+
 def test_a_wrong_password_is_refused(review_app):
     client = review_app.test_client()
     resp = login(client, password=PASSWORD + "x")

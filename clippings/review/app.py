@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from clippings.review.settings import ReviewSettings, require_password
@@ -40,6 +40,7 @@ def create_app(settings: ReviewSettings, engine, publisher, redis=None) -> Flask
         SECRET_KEY=key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.review_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         MAX_CONTENT_LENGTH=64 * 1024,  # forms only
@@ -59,6 +60,22 @@ def create_app(settings: ReviewSettings, engine, publisher, redis=None) -> Flask
         if resp.mimetype == "text/html":
             resp.headers["Cache-Control"] = "no-store"
         return resp
+
+    # Probes, without a session: /healthz says the server answers, /readyz that the database does.
+    @app.get("/healthz")
+    def _healthz():
+        return Response("ok\n", mimetype="text/plain")
+
+    @app.get("/readyz")
+    def _readyz():
+        from sqlalchemy import text
+
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+        except Exception as exc:  # noqa: BLE001 - not ready, and why (never the URL)
+            return Response(f"database: {type(exc).__name__}\n", status=503, mimetype="text/plain")
+        return Response("ok\n", mimetype="text/plain")
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):

@@ -27,8 +27,9 @@ def _redis_state(s: ReviewSettings):
     from clippings.services.linker.store import RedisState, redis_client
 
     # Short timeouts: a page waits for Redis at most about a second, then goes on without it.
-    return RedisState(redis_client(s.redis_url.get_secret_value(), socket_timeout_s=1.0), s.redis_prefix,
-                      timeout_s=1.0)
+    password = s.redis_password.get_secret_value() if s.redis_password else None
+    return RedisState(redis_client(s.redis_url.get_secret_value(), socket_timeout_s=1.0, username=s.redis_username,
+                                   password=password), s.redis_prefix, timeout_s=1.0)
 
 
 class ReviewServer:

@@ -25,7 +25,11 @@ class ReviewSettings(KafkaSettings):
     review_secret_key: SecretStr | None = None  # Flask session key; None: random per process
     review_group_id: str = "clippings-review"
     redis_url: SecretStr | None = SecretStr("redis://127.0.0.1:6379/0")  # the linker's state; None: not shown
+    redis_username: str | None = None  # as the linker's (services/config.py)
+    redis_password: SecretStr | None = None
     redis_prefix: str = "clippings"
+    # The session cookie only over HTTPS: set it when the page is served behind TLS.
+    review_cookie_secure: bool = False
     # file:// image references are shown only for regular files under these folders.
     review_image_roots: list[Path] = Field(default_factory=list)
     # How long an action waits for the broker's acknowledgement before it is left for the

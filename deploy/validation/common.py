@@ -43,6 +43,10 @@ EXTERNAL_SECRETS = {
     "clippings-kafka-cluster-ca-cert": ({"ca.crt"}, "the Strimzi Cluster Operator, for Kafka clippings-kafka"),
     "clippings-redis": ({"url", "password", "users.acl"}, "the operator, with the command in docs/deploy.md"),
     "clippings-smoke": ({"password"}, "the Strimzi User Operator, for KafkaUser clippings-smoke"),
+    "clippings-review": ({"password"}, "the Strimzi User Operator, for KafkaUser clippings-review"),
+    "clippings-review-app": ({"database-url", "password", "secret-key"}, "the operator, with the command in docs/deploy.md"),
+    "clippings-review-app-green": ({"database-url", "password", "secret-key"},
+                                   "the operator, for the green stack's review page (docs/deploy.md)"),
 }
 
 # Settings of services/config.py that the manifests leave unset on purpose.
@@ -56,7 +60,19 @@ UNSET_SETTINGS = {
     "redis_ssl_certfile": "no client certificate for Redis (see redis_ssl_ca_certs)",
     "redis_ssl_keyfile": "no client certificate for Redis (see redis_ssl_ca_certs)",
 }
-SERVICE_SETTINGS = {"embedder": "EmbedderSettings", "linker": "LinkerSettings"}
+# A container's first argument (`clippings COMMAND`) -> the settings class it loads, imported
+# when a check needs it (the review application's needs its `review` extra installed).
+SERVICE_SETTINGS = {
+    "embedder": "clippings.services.config.EmbedderSettings",
+    "linker": "clippings.services.config.LinkerSettings",
+    "review": "clippings.review.settings.ReviewSettings",
+}
+# Settings that hold a secret: wherever a service container sets one, it comes from a Secret
+# (secretKeyRef), never from a ConfigMap or a literal value.
+SECRET_SETTINGS = (
+    "CLIPPINGS_KAFKA_SASL_PASSWORD", "CLIPPINGS_KAFKA_SSL_KEY_PASSWORD", "CLIPPINGS_REDIS_PASSWORD",
+    "CLIPPINGS_REVIEW_DATABASE_URL", "CLIPPINGS_REVIEW_PASSWORD", "CLIPPINGS_REVIEW_SECRET_KEY",
+)
 # The short-lived tools read ClientSettings and ignore the services' variables.
 CLIENT_COMMANDS = ("replay", "tail", "topics")
 

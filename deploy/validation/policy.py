@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from typing import Iterable, Iterator
 
-from validation.common import CLIENT_COMMANDS, SERVICE_SETTINGS, UNSET_SETTINGS, by_kind, named, pod_spec, ref
+from validation.common import (
+    CLIENT_COMMANDS, SECRET_SETTINGS, SERVICE_SETTINGS, UNSET_SETTINGS, by_kind, named, pod_spec, ref,
+)
+
+# What the review application must be given in a pod, and what its probes GET (both answer
+# without a session; /readyz only while the database answers).
+REVIEW_SECRETS = ("CLIPPINGS_REVIEW_DATABASE_URL", "CLIPPINGS_REVIEW_PASSWORD", "CLIPPINGS_REVIEW_SECRET_KEY")
+REVIEW_PROBES = {"readinessProbe": "/readyz", "livenessProbe": "/healthz"}
 
 # ------------------------------------------------------------------------------ settings
 
@@ -46,6 +54,12 @@ def service_containers(docs: Iterable[dict], commands: Iterable[str] = SERVICE_S
                 yield doc, container, args[0]
 
 
+def settings_class(service: str) -> type:
+    """The settings class `clippings SERVICE` loads (SERVICE_SETTINGS), imported now."""
+    module, _, name = SERVICE_SETTINGS[service].rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 @contextlib.contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
     saved = {k: v for k, v in os.environ.items() if k.startswith("CLIPPINGS_")}
@@ -61,15 +75,15 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 
 def settings_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
-    """The CLIPPINGS_* variables of each service container are exactly the settings of
-    services/config.py (less UNSET_SETTINGS), and the services accept their values."""
+    """The CLIPPINGS_* variables of each service container are exactly the settings of its
+    class (SERVICE_SETTINGS, less UNSET_SETTINGS), and the service accepts their values."""
     from clippings.services import config
 
     everything = list(docs) + list(shared)
     problems = []
     for doc, container, service in service_containers(docs):
         where = f"{ref(doc)} container {container['name']}"
-        settings_cls = getattr(config, SERVICE_SETTINGS[service])
+        settings_cls = settings_class(service)
         known = {config.ENV_PREFIX + field.upper(): field for field in settings_cls.model_fields}
         env = {k: v for k, v in container_env(container, everything).items() if k.startswith(config.ENV_PREFIX)}
         for name in sorted(set(env) - set(known)):
@@ -114,6 +128,10 @@ def policy_problems(docs: list[dict], shared: list[dict] = ()) -> list[str]:
     for doc, container, service in service_containers(docs):
         where = f"{ref(doc)} container {container['name']}"
         env = container_env(container, everything)
+        problems += _secret_problems(where, container, everything)
+        if service == "review":
+            problems += _review_problems(where, doc, container, env, partitions)
+            continue
         problems += _service_problems(where, doc, container, env, partitions)
         if service == "linker":
             problems += _linker_problems(where, doc, container, env, partitions)
@@ -169,6 +187,49 @@ def _service_problems(where: str, doc: dict, container: dict, env: dict[str, str
     if grace <= stop_s or grace < 30:
         problems.append(f"{where}: terminationGracePeriodSeconds {grace} must exceed 30 s and the commit interval + batch wait ({stop_s} s)")
     for setting in ("CLIPPINGS_TOPIC_RAW", "CLIPPINGS_TOPIC_EMBEDDED", "CLIPPINGS_TOPIC_LINKS", "CLIPPINGS_TOPIC_DLQ"):
+        if env.get(setting) not in partitions:
+            problems.append(f"{where}: {setting}={env.get(setting)} has no KafkaTopic")
+    return problems
+
+
+def _secret_problems(where: str, container: dict, everything: list[dict]) -> list[str]:
+    """Secret settings come from a secretKeyRef and sit in no ConfigMap the container reads."""
+    problems = []
+    from_secret = {e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    for e in container.get("env", []):
+        if e["name"] in SECRET_SETTINGS and e["name"] not in from_secret:
+            problems.append(f"{where}: {e['name']} is a secret: it must come from a Secret (secretKeyRef)")
+    for source in container.get("envFrom", []):
+        cm = (source.get("configMapRef") or {}).get("name")
+        data = (named(everything, "ConfigMap", cm) or {}).get("data", {}) if cm else {}
+        for name in sorted(set(data) & set(SECRET_SETTINGS)):
+            problems.append(f"{where}: {name} is a secret but ConfigMap {cm} holds it")
+    return problems
+
+
+def _review_problems(where: str, doc: dict, container: dict, env: dict[str, str], partitions: dict[str, int]) -> list[str]:
+    """`clippings review` in a pod: listening on the pod IP, its secrets from Secrets, probed on
+    its health pages, reading and writing topics that exist."""
+    problems = []
+    if env.get("CLIPPINGS_REVIEW_HOST") != "0.0.0.0":
+        problems.append(f"{where}: CLIPPINGS_REVIEW_HOST is {env.get('CLIPPINGS_REVIEW_HOST')}, must be 0.0.0.0 "
+                        "(the Service and the kubelet's probes reach the pod IP)")
+    from_secret = {e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    for name in REVIEW_SECRETS:
+        if name not in from_secret:
+            problems.append(f"{where}: {name} must come from a Secret (secretKeyRef)")
+    port = int(env.get("CLIPPINGS_REVIEW_PORT", "8400"))
+    named_ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    if named_ports.get("http") != port:
+        problems.append(f"{where}: port 'http' is {named_ports.get('http')}, CLIPPINGS_REVIEW_PORT is {port}")
+    for probe, path in REVIEW_PROBES.items():
+        get = container.get(probe, {}).get("httpGet", {})
+        if get.get("path") != path or get.get("port") != "http":
+            problems.append(f"{where}: {probe} must GET {path} on port http (it answers without a login)")
+    grace = pod_spec(doc).get("terminationGracePeriodSeconds", 30)
+    if grace < 30:
+        problems.append(f"{where}: terminationGracePeriodSeconds {grace} must be at least 30 s (the reader's last batch)")
+    for setting in ("CLIPPINGS_TOPIC_RAW", "CLIPPINGS_TOPIC_LINKS", "CLIPPINGS_TOPIC_CORRECTIONS"):
         if env.get(setting) not in partitions:
             problems.append(f"{where}: {setting}={env.get(setting)} has no KafkaTopic")
     return problems
