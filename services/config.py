@@ -140,6 +140,9 @@ class LinkerSettings(ServiceSettings):
     # (the gpu extra); 0: CPU only. Range search stays on the CPU (FAISS has none on GPU).
     faiss_gpu_min_vectors: int = Field(0, ge=0)
     neighbours_in_event: int = Field(5, ge=0, le=100)
+    # Link events also name neighbours up to this far below the threshold (never joined): the
+    # near misses a reviewer should see, which the review page's queue ranks with the rest.
+    neighbours_below: float = Field(0.05, ge=0.0, le=1.0)
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # rediss:// for TLS
     redis_username: str | None = None
     redis_password: SecretStr | None = None

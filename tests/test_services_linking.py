@@ -354,3 +354,26 @@ def test_one_clipping_in_two_partitions_of_one_batch_is_decided_once():
     assert x0.fresh is not None and x0.fresh.entity_id == "e-x"
     assert x1.fresh is None and link_bytes(x1) == link_bytes(x0)  # re-emitted, as a later batch would
     assert not states[1].knows("x") and len(states[1].blocks["q"]) == 1
+
+
+@pytest.mark.parametrize("search", ["range", "knn"])
+def test_near_misses_are_named_but_never_joined(search):
+    """With neighbours_below, a link event also names clippings just under the threshold; the
+    entities are those of a linker that searches at the threshold alone."""
+    vectors = clustered(3)
+    order = np.random.default_rng(7).permutation(len(vectors))
+    plain, near = new_state(), new_state()
+    out_plain = run(plain, items_of(vectors, order), iter(lambda: 5, None), rule(0.9, search))
+    wide = DecisionRule(threshold=0.9, search=search, knn_k=32, neighbours_in_event=3, model_version="v1", near=0.1)
+    out_near = run(near, items_of(vectors, order), iter(lambda: 5, None), wide)
+    assert [plain.entity_of(f"c{i}") for i in order] == [near.entity_of(f"c{i}") for i in order]
+    named_below = 0
+    for a, b in zip(out_plain, out_near):
+        assert (a.fresh.is_duplicate, a.fresh.matched_id, a.fresh.merged_entities) == \
+               (b.fresh.is_duplicate, b.fresh.matched_id, b.fresh.merged_entities)
+        assert all(n.similarity >= 0.8 - 1e-6 for n in b.fresh.neighbours)
+        below = [n for n in b.fresh.neighbours if n.similarity < 0.9]
+        named_below += len(below)
+        if not b.fresh.is_duplicate and below:  # a new entity, with its nearest miss named
+            assert b.fresh.matched_id is None and b.fresh.entity_id == f"e-{b.fresh.id}"
+    assert named_below > 0

@@ -44,6 +44,17 @@ class DecisionRule:
     knn_k: int
     neighbours_in_event: int
     model_version: str
+    # Neighbours this far below the threshold are searched too and named in the link event
+    # (near misses: the review page's queue), never joined.
+    near: float = 0.0
+
+    @property
+    def floor(self) -> float:
+        """The lowest cosine a search keeps."""
+        return self.threshold - self.near
+
+    def joins(self, similarity: float) -> bool:
+        return similarity >= np.float32(self.threshold)  # compared in float32, as the index does
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,7 @@ def _search_index(state: PartitionState, items: list[Item], kinds: list[str], ru
     start = time.perf_counter()
     for block, rows in new_by_block.items():
         found = state.block(block).search(np.stack([items[i].vector for i in rows]), rule.search,
-                                          rule.threshold, rule.knn_k)
+                                          rule.floor, rule.knn_k)
         hits.update(zip(rows, found))
     observe_search(time.perf_counter() - start)
     return hits
@@ -185,10 +196,12 @@ def _candidates(index_hits: Hits, batch_hits: Hits, rule: DecisionRule) -> Hits:
     return found[: rule.knn_k] if rule.search == "knn" else found
 
 
-def _decide_new(state: PartitionState, it: Item, candidates: Hits, rule: DecisionRule, now_ms: int) -> Outcome:
-    """Join the entities of the candidates (merged into the oldest), or found one."""
+def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule, now_ms: int) -> Outcome:
+    """Join the entities of the candidates at or above the threshold (merged into the oldest),
+    or found one; the near misses below it are only named among the neighbours."""
     cid = it.event.id
-    before = {c: state.entity_of(c) for c, _ in candidates}  # roots before this decision
+    before = {c: state.entity_of(c) for c, _ in found}  # roots before this decision
+    candidates = [(c, sim) for c, sim in found if rule.joins(sim)]
     # A reviewer's cannot-links: of two entities kept apart, the more similar one is joined.
     joinable = state.entities.compatible(list(dict.fromkeys(before[c] for c, _ in candidates)))
     roots = set(joinable)
@@ -205,7 +218,7 @@ def _decide_new(state: PartitionState, it: Item, candidates: Hits, rule: Decisio
     decision = Decision(
         id=cid, block=it.event.block, entity_id=entity, is_duplicate=bool(roots),
         matched_id=top[0] if top else None, similarity=round(top[1], 6) if top else None,
-        neighbours=[Neighbour(c, round(s, 6), before[c]) for c, s in candidates[: rule.neighbours_in_event]],
+        neighbours=[Neighbour(c, round(s, 6), before[c]) for c, s in found[: rule.neighbours_in_event]],
         merged_entities=[other for other, _ in merged], **_stamps(it, rule, now_ms),
     )
     return Outcome(it, decision, fresh=decision, created=created, merged=merged)
@@ -250,7 +263,7 @@ def decide_batch(
         cid = it.event.id
         due(state, it.position.offset)
         if kind == NEW:
-            outcomes.append(_decide_new(state, it, _candidates(hits[i], sims.earlier(i, rule.threshold), rule),
+            outcomes.append(_decide_new(state, it, _candidates(hits[i], sims.earlier(i, rule.floor), rule),
                                         rule, now_ms))
             now[cid] = outcomes[-1].fresh
             continue

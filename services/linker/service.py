@@ -55,7 +55,7 @@ def decision_rule(s: LinkerSettings, manifest: Manifest) -> DecisionRule:
         threshold = manifest.thresholds[s.threshold_kind]
     else:
         raise ConfigError(f"model {manifest.name} has no {s.threshold_kind!r} threshold; set CLIPPINGS_THRESHOLD")
-    return DecisionRule(threshold, s.search, s.knn_k, s.neighbours_in_event, manifest.version)
+    return DecisionRule(threshold, s.search, s.knn_k, s.neighbours_in_event, manifest.version, s.neighbours_below)
 
 
 class LinkerService(BatchService):
