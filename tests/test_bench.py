@@ -91,6 +91,19 @@ def test_e2e_bench(tmp_path, redis_url):
     assert isinstance(data["summary"]["meets_target"], bool)
 
 
+def test_review_labels_bench(tmp_path, redis_url, sample_feed):
+    """Stack, review page, a reviewer through the page, labels, fine-tuning, eval before and after."""
+    data = run_bench("review_labels", tmp_path / "review.json", "--dataset", str(sample_feed),
+                     "--workdir", str(tmp_path / "work"))
+    summary = data["summary"]
+    assert summary["linked"] == 44 and sum(summary["actions"].values()) == 10
+    assert summary["applied_by_linker"]["recorded"] == 10  # the linker recorded every correction
+    assert summary["labels"]["corrections"] == 10
+    assert [r["model"] for r in data["results"]] == ["news", "fine-tuned on the labels"]
+    for row in data["results"]:
+        assert 0.0 <= row["clippings"] <= 1.0 and row["n"] == summary["labels"]["splits"]["test"]
+
+
 def test_capacity_model_reads_the_committed_figures(tmp_path):
     out = tmp_path / "capacity.json"
     proc = subprocess.run([sys.executable, "-m", "bench.capacity", "--feed", "200", "--index", "1e6", "--out", str(out)],
