@@ -53,21 +53,39 @@ def embedder_rates(data: dict, model: str) -> dict[str, float]:
 class LinkerCost:
     """Seconds per decision against the vectors per partition, for one index type."""
 
-    def __init__(self, data: dict, index: str):
+    def __init__(self, index: str, sizes: list[float], seconds: list[float], bytes_per_vector: float, base: dict):
+        self.index = index
+        self.sizes, self.seconds = np.array(sizes, float), np.array(seconds, float)
+        self.bytes_per_vector = bytes_per_vector
+        pipe = [r for r in base["results"] if r["section"] == "pipeline"]
+        # Parse and the two Redis round trips, per decision; decide_batch is in self.seconds already.
+        self.overhead = ((pipe[0]["parse_ms"] + pipe[0]["redis_read_ms"] + pipe[0]["redis_write_ms"])
+                         / 1e3 / pipe[0]["batch"]) if pipe else 0.0
+        mem = [r for r in base["results"] if r["section"] == "state_memory"]
+        self.state_bytes = mem[0]["bytes_per_clipping"] if mem else 0.0
+
+    @classmethod
+    def measured(cls, data: dict, index: str) -> "LinkerCost":
+        """One index type of bench.linker's figures."""
         rows = sorted((r for r in data["results"] if r["section"] == "index" and r["index"] == index),
                       key=lambda r: r["size"])
         if not rows:
             raise KeyError(index)
-        self.index = index
-        self.sizes = np.array([r["size"] for r in rows], float)
-        self.seconds = np.array([1.0 / r["decisions_per_s"] for r in rows])
-        self.bytes_per_vector = rows[-1]["bytes_per_vector"] or 0.0
-        pipe = [r for r in data["results"] if r["section"] == "pipeline"]
-        # Parse and the two Redis round trips, per decision; decide_batch is in self.seconds already.
-        self.overhead = ((pipe[0]["parse_ms"] + pipe[0]["redis_read_ms"] + pipe[0]["redis_write_ms"])
-                         / 1e3 / pipe[0]["batch"]) if pipe else 0.0
-        mem = [r for r in data["results"] if r["section"] == "state_memory"]
-        self.state_bytes = mem[0]["bytes_per_clipping"] if mem else 0.0
+        return cls(index, [r["size"] for r in rows], [1.0 / r["decisions_per_s"] for r in rows],
+                   rows[-1]["bytes_per_vector"] or 0.0, data)
+
+    @classmethod
+    def grown(cls, growth: dict, base: dict) -> "LinkerCost":
+        """The shipped default: a flat block (bench.linker's flat rows, the shipped BLAS setting)
+        up to index_grow_at, then the IVF index bench.linker_growth measured growing from empty
+        (not the sizes while it is being built: they last one build, not the partition's life)."""
+        grow_at = growth["config"]["grow_at"]
+        flat = sorted((r for r in base["results"] if r["section"] == "index" and r["index"] == "flat"
+                       and r["size"] <= grow_at), key=lambda r: r["size"])
+        ivf = [r for r in growth["results"] if r["approximate"] and not r["growing"]]
+        return cls(f"default (flat, IVF from {grow_at:,})", [r["size"] for r in flat] + [r["vectors"] for r in ivf],
+                   [1.0 / r["decisions_per_s"] for r in flat] + [1.0 / r["batch_decisions_per_s"] for r in ivf],
+                   flat[-1]["bytes_per_vector"] if flat else 0.0, base)
 
     def per_decision(self, m: float) -> tuple[float, bool]:
         """-> (seconds, extrapolated)."""
@@ -111,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--utilisation", type=float, default=0.7,
                    help="planned load per replica: headroom below the point where latency climbs")
     p.add_argument("--results", type=Path, default=RESULTS_DIR)
-    p.add_argument("--linker", default="linker.json", help="linker figures in --results (default: %(default)s)")
+    p.add_argument("--linker", default="linker-flat-blas.json",
+                   help="linker figures in --results, measured with the shipped BLAS setting (default: %(default)s)")
+    p.add_argument("--growth", default="linker_growth.json",
+                   help="bench.linker_growth's figures in --results: the default index growing from empty")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "capacity.json")
     args = p.parse_args(argv)
 
@@ -128,9 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     costs = []
     for index in ("flat", "hnsw"):
         try:
-            costs.append(LinkerCost(lnk, index))
+            costs.append(LinkerCost.measured(lnk, index))
         except KeyError:
             pass
+    growth = load(args.results / args.growth)
+    if growth is not None:
+        costs.append(LinkerCost.grown(growth, lnk))
     emb_rows = [{"feed_per_s": feed, "embedder": kind, "embedder_per_s_per_replica": rate,
                  "embedder_replicas": max(1, math.ceil(feed / (args.utilisation * rate)))}
                 for feed in args.feed for kind, rate in sorted(emb.items())]

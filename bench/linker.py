@@ -235,6 +235,7 @@ def state_memory(size: int) -> dict:
 # -- one service batch with Redis ------------------------------------------------------------------------
 def pipeline_section(args, threshold: float, model_version: str) -> list[dict]:
     from clippings.services.linker.decide import DecisionRule, decide_batch
+    from clippings.services.config import LinkerSettings
     from clippings.services.schemas import EmbeddedClipping
     from clippings.services.linker.store import RedisState, redis_client
 
@@ -247,7 +248,8 @@ def pipeline_section(args, threshold: float, model_version: str) -> list[dict]:
     state = base_state(corpus, ids, model_version)
     block, spec, mode, _ = build_index("flat", corpus.vectors, ids, args, None)
     state.blocks = {"default": block}
-    rule = DecisionRule(threshold, mode, args.knn_k, 5, model_version)
+    rule = DecisionRule(threshold, mode, args.knn_k, 5, model_version,
+                        LinkerSettings.model_fields["neighbours_below"].default)
     items = make_items(corpus.queries(args.batch * (args.batches + 1)), "p", model_version)
     payloads = [it.event.to_bytes() for it in items]
     steps: dict[str, list[float]] = {k: [] for k in ("parse", "redis_read", "decide", "redis_write", "total")}
@@ -361,7 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     gpu = GpuContext() if args.gpu else None
     manifest = Manifest.load(resolve_model(LinkerSettings.model_fields["model"].default))
     threshold = args.threshold if args.threshold is not None else manifest.thresholds["dedup"]
-    rule_args = dict(threshold=threshold, knn_k=args.knn_k, neighbours_in_event=5, model_version=manifest.version)
+    # The shipped near-miss search (CLIPPINGS_NEIGHBOURS_BELOW) is part of every decision's cost.
+    near = LinkerSettings.model_fields["neighbours_below"].default
+    rule_args = dict(threshold=threshold, knn_k=args.knn_k, neighbours_in_event=5, model_version=manifest.version,
+                     near=near)
     faiss.omp_set_num_threads(args.threads)
     if args.faiss_blas_threshold is not None:
         faiss.cvar.distance_compute_blas_threshold = args.faiss_blas_threshold

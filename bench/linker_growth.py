@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_faiss(s.faiss_threads, s.faiss_blas_min_queries, DIM)
     policy = GrowthPolicy(grow_at, args.threshold, s.index_recall_target, s.index_nprobe)
     state = PartitionState("clippings.embedded", 0, DIM, s.index_spec, "bench", growth=policy)
-    rule = DecisionRule(args.threshold, "range", s.knn_k, s.neighbours_in_event, "bench")
+    rule = DecisionRule(args.threshold, "range", s.knn_k, s.neighbours_in_event, "bench", s.neighbours_below)
     corpus = Corpus(args.size, np.random.default_rng(args.seed))
     rows, added = grow(args, corpus, state, rule)
     recall = final_recall(state.blocks["default"], added, corpus.queries(args.recall_queries), args.threshold)
