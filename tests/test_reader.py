@@ -207,7 +207,7 @@ def test_the_exported_reader_is_one_graph_that_matches_pytorch(tiny_reader):
 
 def test_an_exported_reader_is_a_starting_point_for_fine_tuning(tiny_reader, tmp_path):
     """The reader's graph holds its whole trained head, so a shipped model fine-tunes without a
-    checkpoint; the small family's does not, and says what to do instead."""
+    checkpoint; a graph of another family's preprocessing is refused, saying why."""
     from test_pipeline import clippings
 
     from clippings.models.factory import load_checkpoint
@@ -217,7 +217,7 @@ def test_an_exported_reader_is_a_starting_point_for_fine_tuning(tiny_reader, tmp
     fresh = create_model(READER)
     load_exported_weights(fresh, tiny_reader / "model")
     assert torch.allclose(fresh.text.table.weight, trained.text.table.weight, rtol=1e-3, atol=1e-4)
-    with pytest.raises(ModelError, match="--init RUN/best.pt"):
+    with pytest.raises(ModelError, match="other preprocessing or embedding size than preset 'reader-crops'"):
         load_exported_weights(create_model(READER), SHIPPED_MODELS_DIR / "news")
     proc = clippings("train", "--data", str(tiny_reader / "train"), "--val", str(tiny_reader / "val"), "--out",
                      str(tmp_path / "tuned"), "--preset", "reader-crops", "--init", str(tiny_reader / "model"),

@@ -125,3 +125,29 @@ def test_a_broker_that_does_not_acknowledge_leaves_the_row_unpublished(review_se
         event, partition = record(conn, "confirm", "a", "ada")
     assert publisher.publish(event, partition) is False
     assert [r.published_at for r in rows(review_engine)] == [None]
+
+
+def test_the_background_retry_leaves_a_row_its_action_is_still_publishing(review_settings, review_engine, topics,
+                                                                           topic_reader):
+    """A row younger than the action's own wait may be in flight: only older ones are sent again."""
+    from datetime import timedelta
+
+    from clippings.review.publish import CorrectionPublisher
+
+    _entity_of_two(review_engine)
+    now = datetime.now(timezone.utc)
+    young, old = uuid.uuid4(), uuid.uuid4()
+    with review_engine.begin() as conn:
+        for cid, at in ((young, now), (old, now - timedelta(minutes=5))):
+            conn.execute(corrections.insert().values(
+                id=cid, action="confirm", block="b1", clipping_id="a", reviewer="bob", entity_id="e-a",
+                at=at, note="", kafka_partition=0))
+    publisher = CorrectionPublisher(review_settings(), review_engine, retry_every_s=0.0)
+    try:
+        publisher.retry_due()
+        [msg] = published(topic_reader, topics.corrections, 1)
+        assert Correction.model_validate_json(msg.value()).id == str(old)
+        assert {str(r.id): r.published_at is not None for r in rows(review_engine)} == {str(young): False,
+                                                                                      str(old): True}
+    finally:
+        publisher.close()

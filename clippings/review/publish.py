@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, select, update
 
@@ -63,18 +63,21 @@ class CorrectionPublisher:
         log.info(kv("correction_published", id=event.id, action=event.action, partition=partition))
         return True
 
-    def publish_pending(self) -> int:
-        """Publish every unpublished row, oldest first -> how many were published."""
+    def publish_pending(self, min_age_s: float = 0.0) -> int:
+        """Publish every unpublished row at least min_age_s old, oldest first -> how many were published."""
+        older_than = datetime.now(timezone.utc) - timedelta(seconds=min_age_s)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(corrections).where(corrections.c.published_at.is_(None))
+            rows = conn.execute(select(corrections).where(corrections.c.published_at.is_(None),
+                                                          corrections.c.at <= older_than)
                                 .order_by(corrections.c.at)).all()
         return sum(self.publish(event_of(row), row.kafka_partition) for row in rows)
 
     def retry_due(self) -> None:
-        """The background retry: at most every retry_every_s."""
+        """The background retry, at most every retry_every_s, of rows whose own action has given up
+        waiting: a younger row may still be in its action's publish, and would go out twice."""
         if time.monotonic() - self._last_scan >= self.retry_every_s:
             self._last_scan = time.monotonic()
-            self.publish_pending()
+            self.publish_pending(min_age_s=self.settings.review_publish_timeout_s + 5.0)
 
     def close(self) -> None:
         with self._lock:
