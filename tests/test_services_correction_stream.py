@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -156,3 +157,40 @@ def test_a_corrections_topic_with_more_partitions_stops_the_linker(run_service, 
     linker = run_service("linker", wait=False, topic_corrections=wider)
     error = linker.wait_failed(90)
     assert f"{wider}/2 without the {topics.embedded} partition of the same number" in str(error)
+
+
+def test_hostile_corrections_are_dead_lettered_and_the_next_one_applies(run_service, kafka_bootstrap, topics,
+                                                                        topic_reader, sample_feed, redis_url,
+                                                                        redis_prefix):
+    from clippings.services.schemas import DlqRecord
+
+    run_service("embedder")
+    linker = run_service("linker")
+    events, labels = sample_events(sample_feed, "h-")
+    publish(client(kafka_bootstrap, topics), events, progress=False)
+    ids_on(topic_reader, topics.links, set(labels))
+    dup = first_duplicate(links(topic_reader, topics))
+    good = reject(dup)
+    body = good.model_dump(mode="json")
+    hostile = [
+        b"", b"not json", b"[1, 2]", b"null", b"{" * 100_000,
+        json.dumps(body | {"action": "delete"}).encode(),
+        json.dumps(body | {"schema_version": 9}).encode(),
+        json.dumps({k: v for k, v in body.items() if k != "clipping_id"}).encode(),
+        json.dumps(body | {"action": "merge", "target_id": None}).encode(),
+        json.dumps(body | {"note": "x" * 5000}).encode(),
+        json.dumps(body | {"id": "k-" + "i" * 600}).encode(),
+        json.dumps(body | {"id": "k-elsewhere", "clipping_id": "nobody", "target_id": None}).encode(),
+    ]
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
+    for value in hostile + [good.to_bytes()]:
+        producer.produce(topics.corrections, value, partition=dup.origin.partition)
+    assert producer.flush(30) == 0
+
+    corrected(topic_reader, topics, good)  # the good one, after all of them, is applied
+    dead = topic_reader(topics.dlq, lambda recs: len(recs) >= len(hostile), 60)
+    reasons = [DlqRecord.from_headers(m.headers()).reason for m in dead]
+    assert reasons.count("schema") == len(hostile) - 1 and reasons.count("correction_refused") == 1
+    assert linker.service.health.ready()[0]  # alive and ready after all of them
+    state = RedisState(redis_client(redis_url), redis_prefix)
+    assert state.current_entities([dup.id])[dup.id] == rejected_entity_id(dup.id, good.id)
