@@ -57,6 +57,14 @@ def resend_copy(kafka_bootstrap, topics, sample_feed, prefix: str, clipping_id: 
     publish(client(kafka_bootstrap, topics), [original.model_copy(update={"id": copy_id})], progress=False)
 
 
+def linked_sample(kafka_bootstrap, topics, topic_reader, sample_feed, prefix: str) -> LinkEvent:
+    """Feed the sample feed (ids prefixed), wait for every link event -> a plain duplicate decision."""
+    events, labels = sample_events(sample_feed, prefix)
+    publish(client(kafka_bootstrap, topics), events, progress=False)
+    ids_on(topic_reader, topics.links, set(labels))
+    return first_duplicate(links(topic_reader, topics))
+
+
 def decision_of(topic_reader, topics, cid: str) -> LinkEvent:
     ids_on(topic_reader, topics.links, {cid})
     return next(e for e in links(topic_reader, topics) if e.id == cid)
@@ -66,10 +74,7 @@ def test_reject_changes_membership_and_the_next_copy(run_service, kafka_bootstra
                                                      sample_feed, redis_url, redis_prefix):
     run_service("embedder")
     linker = run_service("linker")
-    events, labels = sample_events(sample_feed, "s-")
-    publish(client(kafka_bootstrap, topics), events, progress=False)
-    ids_on(topic_reader, topics.links, set(labels))
-    dup = first_duplicate(links(topic_reader, topics))
+    dup = linked_sample(kafka_bootstrap, topics, topic_reader, sample_feed, "s-")
     state = RedisState(redis_client(redis_url), redis_prefix)
     old = state.current_entities([dup.id])[dup.id]
     assert dup.id in state.members(old)
@@ -123,10 +128,7 @@ def test_correction_applied_once_across_a_sigkill(run_service, spawn_service, ka
            "CLIPPINGS_SNAPSHOT_INTERVAL_S": "3600"}
     first = spawn_service("linker", "linker-a", env)
     wait_ready([first], 90)
-    events, labels = sample_events(sample_feed, "k-")
-    publish(client(kafka_bootstrap, topics), events, progress=False)
-    ids_on(topic_reader, topics.links, set(labels))
-    dup = first_duplicate(links(topic_reader, topics))
+    dup = linked_sample(kafka_bootstrap, topics, topic_reader, sample_feed, "k-")
     c = reject(dup)
     send_correction(kafka_bootstrap, topics.corrections, c, dup.origin.partition)
     corrected(topic_reader, topics, c)
@@ -166,10 +168,7 @@ def test_hostile_corrections_are_dead_lettered_and_the_next_one_applies(run_serv
 
     run_service("embedder")
     linker = run_service("linker")
-    events, labels = sample_events(sample_feed, "h-")
-    publish(client(kafka_bootstrap, topics), events, progress=False)
-    ids_on(topic_reader, topics.links, set(labels))
-    dup = first_duplicate(links(topic_reader, topics))
+    dup = linked_sample(kafka_bootstrap, topics, topic_reader, sample_feed, "h-")
     good = reject(dup)
     body = good.model_dump(mode="json")
     hostile = [
