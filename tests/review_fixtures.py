@@ -187,14 +187,19 @@ def review_server(review_settings, review_engine):
 def browser_login(driver, base_url: str, password: str = PASSWORD, reviewer: str = "ada") -> None:
     from selenium.webdriver.common.by import By
 
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
     driver.get(base_url + "login")
     driver.find_element(By.ID, "reviewer").send_keys(reviewer)
     driver.find_element(By.ID, "password").send_keys(password)
-    login_button = driver.find_element(By.ID, "login")
-    login_button.click()
-    # The next page (the list, or the login page again with its message) has replaced this one:
-    # a page asked for before that would be asked for without the session.
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(login_button))
+    # The next page (the list, or the login page again with its message) must have replaced this
+    # one: a page asked for before that would be asked for without the session.
+    click_through(driver, driver.find_element(By.ID, "login"))
+
+
+def click_through(driver, element) -> None:
+    """Click a form's button and wait until the page it posts to has replaced this one: a
+    find_element right after a bare click() may still search the old page."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(element))

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from pathlib import Path
 
 import pytest
-from review_fixtures import (PASSWORD, apply, browser, browser_login, link, raw, review_database_url,  # noqa: F401
-                             review_engine, review_server, review_settings)
+from review_fixtures import (PASSWORD, apply, browser, browser_login, click_through, link, raw,  # noqa: F401
+                             review_database_url, review_engine, review_server, review_settings)
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from sqlalchemy import text
@@ -63,7 +62,7 @@ def test_reject_a_duplicate_through_the_page_on_the_live_stack(
     browser.get(f"{server.url}decision/{cid}")
     assert browser.find_element(By.ID, "clipping-id").text == cid
     save_screenshot(browser, SCREENSHOT or tmp_path / "review.png")
-    browser.find_element(By.ID, "reject").click()
+    click_through(browser, browser.find_element(By.ID, "reject"))
     assert "stored and published" in browser.find_element(By.CSS_SELECTOR, ".flash").text
 
     with review_engine.connect() as conn:
@@ -122,8 +121,7 @@ def test_the_browser_refuses_a_wrong_password_a_forged_post_and_a_caption_s_html
 
     # A form posted without its token (as a forged cross-site form would be) is refused.
     browser.execute_script("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
-    browser.find_element(By.ID, "confirm").click()
-    time.sleep(0.2)
+    click_through(browser, browser.find_element(By.ID, "confirm"))
     assert "Form expired or forged" in browser.page_source and "CSRF" in browser.page_source
     with review_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM corrections")).scalar() == 0

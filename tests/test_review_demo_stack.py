@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from review_fixtures import browser, browser_login  # noqa: F401
+from review_fixtures import browser, browser_login, click_through  # noqa: F401
 from selenium.webdriver.common.by import By
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -46,7 +46,7 @@ def test_reject_on_the_demo_stack(browser, redis_url, news_model, sample_feed, t
 
         browser_login(browser, stack.review.url, password=password)
         browser.get(f"{stack.review.url}decision/{cid}")
-        browser.find_element(By.ID, "reject").click()
+        click_through(browser, browser.find_element(By.ID, "reject"))
         assert "stored and published" in browser.find_element(By.CSS_SELECTOR, ".flash").text
 
         with db.connect() as conn:
