@@ -20,9 +20,9 @@ from pathlib import Path
 
 from clippings.errors import ConfigError
 from clippings.services.cli import kafka_args
+from clippings.services.local.review import DEFAULT_DATABASE
 
 SAMPLE_FEED = Path(str(files("clippings").joinpath("assets", "sample_feed")))  # package data, wheel or editable
-DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NEWEST_DEFAULT = 20  # dead letters `clippings dlq` shows without --max or --from-beginning
 log = logging.getLogger(__name__)
 
