@@ -11,8 +11,9 @@ from confluent_kafka import Producer
 from review_fixtures import (apply, link, png, raw, review_database_url, review_engine,  # noqa: F401
                              review_settings)
 from sqlalchemy import text
+from stream_checks import wait_for
 
-from clippings.review.consumer import EventReader, wait_applied
+from clippings.review.consumer import EventReader
 from clippings.services.schemas import CorrectionRef
 
 pytestmark = pytest.mark.integration
@@ -64,7 +65,7 @@ def test_the_reader_ingests_both_topics_and_a_reread_changes_nothing(review_sett
     settings = review_settings()
     reader = EventReader(settings, review_engine).start()
     try:
-        wait_applied(reader, len(raws) + len(links), 60)
+        wait_for(lambda: reader.applied >= len(raws) + len(links), 60, "the reader applied every event")
     finally:
         reader.stop()
     assert reader.error is None

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from clippings.review.ingest import apply_records
+from clippings.services.kafka.loop import seek_back, store_offsets
 from clippings.review.settings import ReviewSettings
 from clippings.services.ops.logfmt import kv
 
@@ -82,31 +82,11 @@ class EventReader:
                                                   self.settings.topic_raw)
             except Exception as exc:  # noqa: BLE001 (the database is away: read the batch again)
                 log.warning(kv("review_ingest_failed", detail=str(exc).splitlines()[0], retry_in_s=2))
-                self._rewind(consumer, msgs)
+                seek_back(consumer, tuple(msgs))
                 self._stop.wait(2.0)
                 return
-            for m in msgs:
-                consumer.store_offsets(m)
+            store_offsets(consumer, msgs)
         try:
             self.on_idle()
         except Exception as exc:  # noqa: BLE001
             log.warning(kv("review_idle_task_failed", detail=str(exc).splitlines()[0]))
-
-    @staticmethod
-    def _rewind(consumer, msgs) -> None:
-        from confluent_kafka import TopicPartition
-
-        first: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            first.setdefault((m.topic(), m.partition()), m.offset())
-        for (topic, partition), offset in first.items():
-            consumer.seek(TopicPartition(topic, partition, offset))
-
-
-def wait_applied(reader: EventReader, n: int, timeout_s: float) -> None:
-    """Block until the reader applied at least n new events (tests, the demo)."""
-    deadline = time.monotonic() + timeout_s
-    while reader.applied < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"review reader applied {reader.applied} of {n} events in {timeout_s}s")
-        time.sleep(0.1)

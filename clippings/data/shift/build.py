@@ -14,7 +14,6 @@ A share of entities are drawn in groups of near-identical real names (hard negat
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from clippings.data.shift import damage as dmg
 from clippings.data.shift import fonts as fnt
 from clippings.data.shift import names as nm
 from clippings.data.shift import ocr
-from clippings.data.shift.jobs import run_jobs
+from clippings.data.shift.jobs import run_jobs, write_set
 from clippings.data.shift.render import render
 from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
@@ -132,20 +131,11 @@ def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int
     plans = plan(entities, seed, queries)
     out = prepare_output_dir(Path(out), _OUTPUTS, overwrite)
     results = run_jobs(_make, [(p, str(out)) for p in plans], workers, progress, f"shift {kind}", "crop")
-    with (out / "meta.jsonl").open("w", encoding="utf-8") as fh:
-        for _, meta in results:
-            fh.write(json.dumps(meta, ensure_ascii=False) + "\n")
     counts = {s: sum(1 for p in plans if p.split == s) for s in ("corpus", "query")}
     info = {"kind": kind, "task": "link", "entities": entities, "seed": seed, "queries": queries,
             "counts": counts, "names": str(nm.ipadic_org_path()), "fonts": sorted({p.face for p in plans}),
             "ocr": ocr.version(), "pipeline": "clippings.data.shift"}
-    (out / "shift.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp = out / "records.jsonl.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record, _ in results:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(out / "records.jsonl")  # last: an interrupted run never loads
-    return out
+    return write_set(out, results, info)
 
 
 __all__ = ["KINDS", "Plan", "build", "plan"]

@@ -1,8 +1,11 @@
-"""Render-and-read jobs of a shift set, in order, on one process or a pool, with a progress bar."""
+"""Render-and-read jobs of a shift set, in order, on one process or a pool, with a progress bar;
+and the files a finished set is written to."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Callable, TypeVar
 
 J, R = TypeVar("J"), TypeVar("R")
@@ -28,3 +31,18 @@ def run_jobs(fn: Callable[[J], R], jobs: list[J], workers: int, progress: bool, 
     if bar:
         bar.close()
     return results
+
+
+def write_set(out: Path, results: list[tuple[dict, dict]], info: dict) -> Path:
+    """(record, meta) per clipping -> meta.jsonl, shift.json, then records.jsonl (last, by rename:
+    an interrupted run never loads)."""
+    with (out / "meta.jsonl").open("w", encoding="utf-8") as fh:
+        for _, meta in results:
+            fh.write(json.dumps(meta, ensure_ascii=False) + "\n")
+    (out / "shift.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp = out / "records.jsonl.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record, _ in results:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(out / "records.jsonl")
+    return out

@@ -16,7 +16,6 @@ carries a caption (NO_CAPTION_SHARE says why).
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from rapidfuzz.distance import Levenshtein
 
 from clippings.data.dataset import prepare_output_dir
 from clippings.data.shift import ocr
-from clippings.data.shift.jobs import run_jobs
+from clippings.data.shift.jobs import run_jobs, write_set
 from clippings.data.shift.news_edit import Printed, reprint
 from clippings.data.shift.news_photos import PhotoSpec
 from clippings.data.shift.news_print import encode, print_photo
@@ -212,17 +211,7 @@ def build_news(out: str | Path, entities: int, seed: int = 0, instances: int = D
     out = prepare_output_dir(Path(out), OUTPUTS, overwrite)
     (out / "captions").mkdir(exist_ok=True)
     results = run_jobs(make, [(p, str(out)) for p in plans], workers, progress, "shift news", "clipping")
-    with (out / "meta.jsonl").open("w", encoding="utf-8") as fh:
-        for _, meta in results:
-            fh.write(json.dumps(meta, ensure_ascii=False) + "\n")
-    info = _info(plans, results, entities, seed, instances)
-    (out / "shift.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp = out / "records.jsonl.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record, _ in results:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(out / "records.jsonl")  # last: an interrupted run never loads
-    return out
+    return write_set(out, results, _info(plans, results, entities, seed, instances))
 
 
 __all__ = ["DEFAULT_INSTANCES", "NewsPlan", "build_news", "cluster_sizes", "make", "plan"]
