@@ -32,6 +32,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dedup-threshold", type=float, help="override the tuned clustering cosine")
     p.set_defaults(func=run)
 
+    c = sub.add_parser(
+        "calibrate", help="tune an exported model's image weight and thresholds again on labelled sets",
+        description="Copies MODEL's graphs to OUT with a new manifest: the image weight w and the link and dedup "
+        "cuts chosen for the mean score over every --data set (dedup sets: all splits but test and train; "
+        "linking sets: corpus + query). The version changes with the decision. No checkpoint or PyTorch needed.",
+    )
+    c.add_argument("model", help="a shipped model name or an exported model folder")
+    c.add_argument("--data", required=True, type=Path, action="append",
+                   help="a labelled set to tune on (repeat for several: the mean score over them is maximised)")
+    c.add_argument("--out", required=True, type=Path, help="model folder to write")
+    c.add_argument("--link-threshold", type=float, help="set the top-1 'no match' cosine instead of tuning it")
+    c.add_argument("--dedup-threshold", type=float, help="set the clustering cosine instead of tuning it")
+    c.set_defaults(func=run_calibrate)
+
 
 def run(args: argparse.Namespace) -> int:
     variants = ("fp32",) + (("fp16",) if args.fp16 else ()) + (("int8",) if args.int8 else ())
@@ -40,6 +54,16 @@ def run(args: argparse.Namespace) -> int:
     for variant, p in m.parity.items():
         print(f"{variant}: max_abs_diff={p['max_abs_diff']:.2e} min_cosine={p['min_cosine']:.6f}")
     print(f"exported {m.name} version {m.version} to {args.out} (thresholds: {m.thresholds})")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from clippings.export.recalibrate import recalibrate
+
+    m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold)
+    scores = " ".join(f"{k}={v:.3f}" for k, v in tuned.items() if k.startswith("val_"))
+    print(f"calibrated {m.name} version {m.version} to {args.out}: image_weight={m.image_weight} "
+          f"thresholds={m.thresholds} ({scores})")
     return 0
 
 

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from clippings.models.config import ModelConfig
-from clippings.models.encoders import NgramBagEncoder, TextEncoder, VisionEncoder
+from clippings.models.encoders import HybridTextEncoder, NgramBagEncoder, TextEncoder, VisionEncoder
 
 
 def pool(
@@ -42,6 +42,8 @@ class BiEncoder(nn.Module):
         self.vision = VisionEncoder(cfg.vision, pre.channels, cfg.embed_dim)
         if cfg.text.kind == "bag":
             self.text = NgramBagEncoder(ngram_rows(pre), cfg.embed_dim)
+        elif cfg.text.kind == "hybrid":
+            self.text = HybridTextEncoder(cfg.text, ngram_rows(pre), pre.text_buckets, cfg.embed_dim)
         else:
             self.text = TextEncoder(cfg.text, pre.text_buckets, pre.text_max_len, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature
@@ -59,7 +61,9 @@ class BiEncoder(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """An n-gram table is left undecayed: decay would shrink the rows no batch used."""
-        return {"text.table.weight"} if isinstance(self.text, NgramBagEncoder) else set()
+        if isinstance(self.text, NgramBagEncoder):
+            return {"text.table.weight"}
+        return {"text.bag.table.weight"} if isinstance(self.text, HybridTextEncoder) else set()
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.vision(pixels), dim=-1)  # (B, D)

@@ -17,12 +17,14 @@ class VisionConfig:
 @dataclass(frozen=True)
 class TextConfig:
     kind: str = "conv"  # "conv": hashed characters in order through 1-D convolutions;
-    # "bag": a learned row per hashed n-gram, summed (needs the "ngrams" tokenizer)
+    # "bag": a learned row per hashed n-gram, summed (needs the "ngrams" tokenizer);
+    # "hybrid": both, the convolution over the first conv_len characters (encoders.HybridTextEncoder)
     char_dim: int = 64  # hashed-character embedding width
     width: int = 192  # conv channels
     layers: int = 2  # residual conv blocks over characters
     kernel: int = 3  # characters seen per conv step: n-gram-like features robust to OCR noise
     dropout: float = 0.1
+    conv_len: int = 96  # "hybrid": characters the convolution reads
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,15 @@ PRESETS: dict[str, ModelConfig] = {
     # first 1,024 n-grams of a caption (about 450 characters) instead of a window of 96.
     "bag-photos": ModelConfig(
         name="bag-photos", text=TextConfig(kind="bag"),
+        preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
+                                    pad_value=128, text_max_len=1024, text_buckets=4096,
+                                    text_bigram_buckets=16384, text_word_buckets=16384, tokenizer="ngrams",
+                                    casefold=True),
+    ),
+    # Both text towers side by side (encoders.HybridTextEncoder): order and wording of a short
+    # caption, the whole of a long one.
+    "hybrid-photos": ModelConfig(
+        name="hybrid-photos", text=TextConfig(kind="hybrid", conv_len=96),
         preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
                                     pad_value=128, text_max_len=1024, text_buckets=4096,
                                     text_bigram_buckets=16384, text_word_buckets=16384, tokenizer="ngrams",

@@ -98,3 +98,24 @@ class NgramBagEncoder(nn.Module):
 
     def forward(self, text_ids: torch.Tensor) -> torch.Tensor:
         return self.table(text_ids).sum(dim=1)  # (B, D); padding rows are zeros
+
+
+class HybridTextEncoder(nn.Module):
+    """The n-gram bag and the character convolution side by side, each output normalised and
+    summed: the bag sees a whole long caption (what Jaccard sees), the convolution reads the
+    first `conv_len` characters in order (what the bag cannot: order, a short caption's exact
+    wording). Both read one id sequence, the "ngrams" tokenizer's: its first ids are the
+    caption's characters in order, as hashed unigrams (ids below `unigrams`); the pairs and
+    words after them are masked out of the convolution's window."""
+
+    def __init__(self, cfg: TextConfig, rows: int, unigrams: int, embed_dim: int):
+        super().__init__()
+        self.unigrams = unigrams
+        self.conv_len = cfg.conv_len
+        self.bag = NgramBagEncoder(rows, embed_dim)
+        self.conv = TextEncoder(cfg, unigrams, cfg.conv_len, embed_dim)
+
+    def forward(self, text_ids: torch.Tensor) -> torch.Tensor:
+        head = text_ids[:, : self.conv_len]
+        chars = torch.where(head < self.unigrams, head, torch.zeros_like(head))
+        return F.normalize(self.bag(text_ids), dim=-1) + F.normalize(self.conv(chars), dim=-1)

@@ -95,3 +95,43 @@ def test_torch_pool_mirrors_the_served_pool(w):
     assert np.allclose(served[3], 0.0)  # nothing to pool: a zero vector, not NaN
     every = torch_pool(torch.from_numpy(img), torch.from_numpy(txt), w)  # training's exemplars: all present
     assert np.allclose(every.numpy(), pool(img, txt, np.ones(4), np.ones(4), w), atol=1e-6)
+
+
+def test_hybrid_text_tower_reads_the_caption_in_order_and_as_a_bag(tmp_path):
+    """hybrid-photos: its convolution sees exactly the characters the in-order tokenizer gives
+    for the caption's first conv_len characters (the n-gram ids after them are masked), its
+    bag every n-gram; so a change past the window moves the bag only, a swap inside it moves
+    the convolution too. The exported graph computes the same."""
+    import dataclasses
+
+    import onnxruntime as ort
+
+    model = seeded_model("hybrid-photos")
+    pre, text = model.cfg.preprocess, model.text
+    caption = "Flood waters rise in the valley. " + "Residents were moved to the school gym overnight. " * 4
+    ids = torch.from_numpy(tokenize_texts([caption], pre)[0])
+    head = ids[:, : text.conv_len]
+    seen = torch.where(head < text.unigrams, head, torch.zeros_like(head))
+    in_order = dataclasses.replace(pre, tokenizer="chars", text_max_len=text.conv_len)
+    assert torch.equal(seen[0], torch.from_numpy(tokenize_text(caption, in_order)))
+
+    def parts(t: str):
+        x = torch.from_numpy(tokenize_texts([t], pre)[0])
+        h = x[:, : text.conv_len]
+        with torch.no_grad():
+            return text.bag(x), text.conv(torch.where(h < text.unigrams, h, torch.zeros_like(h)))
+
+    bag, conv = parts(caption)
+    late_bag, late_conv = parts(caption[:-10] + "gymnasium.")  # past the window
+    swap_bag, swap_conv = parts("Flood waters rise in the vallye. " + caption[33:])  # inside it
+    assert torch.allclose(conv, late_conv) and not torch.allclose(bag, late_bag)
+    assert not torch.allclose(conv, swap_conv)
+
+    pixels = torch.rand(2, 3, 64, 64)
+    two = torch.from_numpy(tokenize_texts([caption, "short"], pre)[0])
+    with torch.no_grad():
+        img, txt = model(pixels, two)
+    path = tmp_path / "hybrid.onnx"
+    torch.onnx.export(model, (pixels, two), path, input_names=["pixels", "text_ids"], opset_version=17, dynamo=False)
+    o_img, o_txt = ort.InferenceSession(str(path)).run(None, {"pixels": pixels.numpy(), "text_ids": two.numpy()})
+    assert np.allclose(o_img, img.numpy(), atol=1e-5) and np.allclose(o_txt, txt.numpy(), atol=1e-5)

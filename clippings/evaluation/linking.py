@@ -64,6 +64,23 @@ def grid_search(grid: Iterable[float], score: Callable[[float], float]) -> tuple
     return best
 
 
+DEDUP_GRID = np.round(np.arange(0.30, 0.991, 0.01), 2)
+
+
+def dedup_curve(vectors: np.ndarray, entities: Sequence[str | None], grid: np.ndarray = DEDUP_GRID) -> np.ndarray:
+    """ARI against the entity labels of single linkage at each cut of grid -> (G,)."""
+    truth = labels_of(entities)
+    rows, cols, sims = _edges_at_or_above(vectors, float(grid.min()))
+    return np.array([adjusted_rand_score(truth, _components(len(vectors), rows[sims >= t], cols[sims >= t]))
+                     for t in grid])
+
+
+def plateau(grid: np.ndarray, scores: np.ndarray, window: float) -> np.ndarray:
+    """Each cut's score as the mean over the cuts within +-window of it -> (G,)."""
+    near = np.abs(grid[:, None] - grid[None, :]) <= window + 1e-9  # (G, G)
+    return (near * scores[None, :]).sum(axis=1) / near.sum(axis=1)
+
+
 def tune_dedup_threshold(
     vectors: np.ndarray, entities: Sequence[str | None], grid: np.ndarray | None = None, window: float = 0.0,
 ) -> tuple[float, float]:
@@ -73,7 +90,7 @@ def tune_dedup_threshold(
     cut chosen sits on a plateau rather than at a peak beside a cliff. Where duplicates lie
     further apart than in the tuning data (other OCR, other copy desks), the best cut moves
     down, and a peak next to a steep fall loses most (docs/model.md, "Calibration")."""
-    grid = np.round(np.arange(0.30, 0.991, 0.01), 2) if grid is None else grid
+    grid = DEDUP_GRID if grid is None else grid
     truth = labels_of(entities)
     rows, cols, sims = _edges_at_or_above(vectors, float(grid.min()))
 
@@ -83,9 +100,7 @@ def tune_dedup_threshold(
 
     if window <= 0:
         return grid_search(grid, ari)
-    scores = np.array([ari(t) for t in grid])
-    near = np.abs(grid[:, None] - grid[None, :]) <= window + 1e-9  # (G, G)
-    smoothed = (near * scores[None, :]).sum(axis=1) / near.sum(axis=1)
+    smoothed = plateau(grid, np.array([ari(t) for t in grid]), window)
     return grid_search(grid, lambda t: smoothed[int(np.flatnonzero(grid == t)[0])])
 
 

@@ -4,13 +4,15 @@ clusters. Shared by validation during training and by `clippings eval`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from clippings.evaluation.linking import (
-    grid_search, labels_of, single_linkage, top1, top1_accuracy, tune_dedup_threshold, tune_link_threshold,
+    DEDUP_GRID, dedup_curve, grid_search, labels_of, plateau, single_linkage, top1, top1_accuracy,
+    tune_dedup_threshold, tune_link_threshold,
 )
 
 
@@ -79,32 +81,87 @@ def link_margin(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[s
     return float(np.mean(np.where(own, sims, -np.inf).max(axis=1) - np.where(own, -np.inf, sims).max(axis=1)))
 
 
+@dataclass(frozen=True)
+class TowerSet:
+    """One labelled set's tower outputs, for choosing a served decision: what tune_serving reads."""
+
+    image_emb: np.ndarray  # (N, D), unit rows
+    text_emb: np.ndarray  # (N, D), unit rows
+    image_present: np.ndarray  # (N,) 0/1
+    text_present: np.ndarray  # (N,) 0/1
+    splits: Sequence[str]
+    entities: Sequence[str | None]
+
+    @property
+    def task(self) -> str:
+        return "link" if {"corpus", "query"} <= set(self.splits) else "dedup"
+
+    def pooled(self, w: float) -> np.ndarray:
+        from clippings.runtime.onnx_model import pool
+
+        return pool(self.image_emb, self.text_emb, self.image_present, self.text_present, w)
+
+
 def tune_serving(
     image_emb: np.ndarray, text_emb: np.ndarray, image_present: np.ndarray, text_present: np.ndarray,
     splits: Sequence[str], entities: Sequence[str | None],
 ) -> dict:
-    """The image weight w and the two thresholds a served model uses, chosen on a validation
-    set: w maximises top-1 (linking set; among equal top-1, the mean margin of link_margin) or
-    ARI (dedup set); remaining ties go to the w nearer 0.5."""
-    def pooled(w: float) -> np.ndarray:
-        from clippings.runtime.onnx_model import pool
+    """The image weight w and the two thresholds a served model uses, chosen on one validation
+    set (tune_serving_sets with a single set)."""
+    return tune_serving_sets([TowerSet(image_emb, text_emb, image_present, text_present, splits, entities)])
 
-        return pool(image_emb, text_emb, image_present, text_present, w)
 
+def tune_serving_sets(sets: Sequence[TowerSet]) -> dict:
+    """w and the two thresholds, chosen for the mean score over one or more validation sets of
+    one task: w maximises mean top-1 (linking sets; among equal top-1, the mean margin of
+    link_margin) or mean plateau ARI (dedup sets); remaining ties go to the w nearer 0.5.
+
+    Several sets: one feed's labelled sample beside the generator's validation set, say. A
+    decision tuned on one source fits that source's balance of photo and caption evidence,
+    which another feed does not share (docs/model.md, "Calibrating to a feed")."""
+    tasks = {s.task for s in sets}
+    if len(tasks) != 1:
+        raise ValueError("calibration sets must all be linking sets or all dedup sets")
     order = sorted(WEIGHT_GRID, key=lambda w: abs(w - 0.5))  # grid_search keeps the first of equals
-    if {"corpus", "query"} <= set(splits):
+    if tasks == {"link"}:
         # Top-1 first; among equal top-1 (common: a few hundred queries, a coarse grid), the w
         # that keeps each query's own entity furthest above its best other one.
         def objective(w: float) -> float:
-            v = pooled(float(w))
-            return link_scores(v, splits, entities)["top1"] + 1e-6 * link_margin(v, splits, entities)
+            return float(np.mean([link_scores(s.pooled(float(w)), s.splits, s.entities)["top1"]
+                                  + 1e-6 * link_margin(s.pooled(float(w)), s.splits, s.entities) for s in sets]))
 
         w, _ = grid_search(order, objective)
-        chosen = link_scores(pooled(w), splits, entities)
-        dedup_threshold, _ = tune_dedup_threshold(pooled(w), entities, window=SERVING_WINDOW)
-        return {"image_weight": w, "link": chosen["threshold"], "dedup": dedup_threshold, "val_top1": chosen["top1"]}
-    w, _ = grid_search(order, lambda w: tune_dedup_threshold(pooled(float(w)), entities, window=SERVING_WINDOW)[1])
-    threshold, plateau = tune_dedup_threshold(pooled(w), entities, window=SERVING_WINDOW)
-    ari = adjusted_rand_score(labels_of(entities), single_linkage(pooled(w), threshold))
+        link, top1_mean = _link_cut(sets, w)
+        dedup_threshold, _ = _dedup_cut(sets, w)
+        return {"image_weight": w, "link": link, "dedup": dedup_threshold, "val_top1": top1_mean}
+    w, _ = grid_search(order, lambda w: _dedup_cut(sets, float(w))[1])
+    threshold, plateau = _dedup_cut(sets, w)
+    ari = np.mean([adjusted_rand_score(labels_of(s.entities), single_linkage(s.pooled(w), threshold)) for s in sets])
     # A dedup set has no corpus: the nearest-neighbour cut is the clustering cut.
     return {"image_weight": w, "link": threshold, "dedup": threshold, "val_ari": float(ari), "val_plateau": plateau}
+
+
+def _dedup_cut(sets: Sequence[TowerSet], w: float) -> tuple[float, float]:
+    """The cut on the plateau of the sets' mean ARI curve at image weight w -> (cut, plateau score)."""
+    if len(sets) == 1:
+        return tune_dedup_threshold(sets[0].pooled(w), sets[0].entities, window=SERVING_WINDOW)
+    grid = DEDUP_GRID
+    curve = np.mean([dedup_curve(s.pooled(w), s.entities, grid) for s in sets], axis=0)
+    return grid_search(grid, lambda t: plateau(grid, curve, SERVING_WINDOW)[int(np.flatnonzero(grid == t)[0])])
+
+
+def _link_cut(sets: Sequence[TowerSet], w: float) -> tuple[float, float]:
+    """The "no match" cut over every set's queries together -> (cut, mean top-1)."""
+    best, correct, in_corpus, top1s = [], [], [], []
+    for s in sets:
+        v = s.pooled(w)
+        splits_a = np.asarray(s.splits)
+        c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
+        nn_idx, nn_sim = top1(v[q_idx], v[c_idx])
+        known = {s.entities[i] for i in c_idx if s.entities[i] is not None}
+        best.append(nn_sim)
+        correct.append(np.array([s.entities[c_idx[j]] == s.entities[q] for j, q in zip(nn_idx, q_idx)], bool))
+        in_corpus.append(np.array([s.entities[q] in known for q in q_idx], bool))
+        top1s.append(link_scores(v, s.splits, s.entities)["top1"])
+    cut, _ = tune_link_threshold(np.concatenate(best), np.concatenate(correct), np.concatenate(in_corpus))
+    return cut, float(np.mean(top1s))

@@ -56,6 +56,9 @@ class Manifest(BaseModel):
     outputs: list[str]
     parity: dict[str, Parity] = {}  # variant -> ONNX Runtime against PyTorch at export
     created_at: str = ""
+    # `clippings calibrate`: the labelled sets the decision was tuned on again (the graphs are
+    # those of the export; version changes with the decision).
+    calibrated_on: list[str] = []
 
     @classmethod
     def load(cls, model_dir: Path) -> "Manifest":
@@ -70,8 +73,11 @@ class Manifest(BaseModel):
             raise ModelError(f"{path}: invalid manifest: {exc}") from exc
 
     def save(self, model_dir: Path) -> None:
+        fields = self.model_dump()
+        if not fields["calibrated_on"]:  # an export's own decision: its manifest reads as before
+            del fields["calibrated_on"]
         (Path(model_dir) / MANIFEST_NAME).write_text(
-            json.dumps(self.model_dump(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
 
 

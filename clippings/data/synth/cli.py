@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clippings.data.synth.options import CAPTION_STYLES, DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, TASKS
+from clippings.data.synth.options import (
+    CAPTION_STYLES, DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, SIBLING_PHOTOS, TASKS,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,11 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--degradations", choices=DEGRADATION_SETS, default="train",
                    help="print-and-scan degradation family (train)")
     p.add_argument("--ocr", choices=OCR_ENGINES, default="simulated",
-                   help="jp-firms: each record's text is the generator's simulated OCR, or tesseract's reading "
-                        "of the crop as a real feed's would be (needs the tesseract-ocr packages; about 0.15 s a crop)")
+                   help="each record's text is the generator's simulated OCR, or tesseract's reading as a real "
+                        "feed's would be: jp-firms, of the crop (about 0.15 s a crop); news, of the caption printed "
+                        "in a column and scanned (saved under captions/; about 0.4 s a caption). Needs the "
+                        "tesseract-ocr packages")
     p.add_argument("--captions", choices=CAPTION_STYLES, default="short",
                    help="news: short (dateline, one description, credit) or long (a paragraph: added sentences "
                         "that reprints drop or reorder and other photos of the event share) (short)")
+    p.add_argument("--sibling-photos", choices=SIBLING_PHOTOS, default="other",
+                   help="news: the photo of another story of the same event is another scene of its kind (other) "
+                        "or another shot of the same place: the same ground and buildings, other passers-by and "
+                        "props, another framing (same-place); the photo then tells them apart less (other)")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="rendering processes (1)")
     p.add_argument("--overwrite", action="store_true", help="replace a data set already in OUT_DIR")
     p.set_defaults(func=run)
@@ -44,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     generate(
         args.kind, args.out_dir, task=args.task, entities=args.entities, instances=args.instances,
         seed=args.seed, fonts=args.fonts, degradations=args.degradations, ocr=args.ocr, captions=args.captions,
+        sibling_photos=args.sibling_photos,
         workers=args.workers,
         overwrite=args.overwrite,
     )

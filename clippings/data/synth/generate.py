@@ -22,7 +22,9 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from clippings.data.synth.options import CAPTION_STYLES, DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, TASKS
+from clippings.data.synth.options import (
+    CAPTION_STYLES, DEGRADATION_SETS, FONT_SETS, KINDS, OCR_ENGINES, SIBLING_PHOTOS, TASKS,
+)
 from clippings.data.dataset import prepare_output_dir
 from clippings.errors import ConfigError
 
@@ -30,7 +32,7 @@ from clippings.errors import ConfigError
 # with one seed still draw different entities.
 _KIND_CODES = {"jp-firms": 1, "news": 2}
 _TASK_CODES = {"train": 1, "link": 2, "dedup": 3}
-_OUTPUTS = ("records.jsonl", "meta.jsonl", "synth.json", "images", "records.jsonl.tmp", "meta.jsonl.tmp")
+_OUTPUTS = ("records.jsonl", "meta.jsonl", "synth.json", "images", "captions", "records.jsonl.tmp", "meta.jsonl.tmp")
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ def generate(
     degradations: str = "train",
     ocr: str = "simulated",
     captions: str = "short",
+    sibling_photos: str = "other",
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
@@ -55,10 +58,13 @@ def generate(
 
     instances: train: instances per entity (default 4); link: the most queries per entity
     (default 2); dedup: the largest cluster (default 5 for jp-firms, 6 for news).
-    fonts: jp-firms only (default "train"). ocr: jp-firms only, "simulated" or "tesseract".
+    fonts: jp-firms only (default "train"). ocr: "simulated" or "tesseract" (jp-firms: the crop
+    read back; news: the caption printed in a column, scanned and read back).
     captions: news only, "short" (one description) or "long" (a paragraph: story.py).
+    sibling_photos: news only, "other" (another story of an event shows another scene) or
+    "same-place" (another shot of the same place: scene.another_shot).
     """
-    generator = _make_generator(kind, task, fonts, degradations, ocr, captions)
+    generator = _make_generator(kind, task, fonts, degradations, ocr, captions, sibling_photos)
     if instances is None:
         instances = generator.default_instances[task]
     _check_counts(entities=entities, instances=instances, workers=workers, seed=seed)
@@ -77,7 +83,8 @@ def generate(
         "kind": kind, "task": task, "entities": entities, "entities_drawn": n_entities,
         "instances": instances, "seed": seed, "fonts": fonts if kind == "jp-firms" else None,
         "degradations": degradations, "ocr": ocr,
-        "captions": captions if kind == "news" else None, "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
+        "captions": captions if kind == "news" else None,
+        "sibling_photos": sibling_photos if kind == "news" else None, "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
     }
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     tmp_meta.replace(out / "meta.jsonl")
@@ -109,9 +116,11 @@ def _plan_all(generator, kind: str, task: str, entities: int, instances: int, se
 
 
 def _make_generator(kind: str, task: str, fonts: str | None, degradations: str, ocr: str = "simulated",
-                    captions: str = "short"):
+                    captions: str = "short", sibling_photos: str = "other"):
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    if ocr not in OCR_ENGINES:
+        raise ConfigError(f"unknown OCR {ocr!r} (expected one of {', '.join(OCR_ENGINES)})")
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
     if degradations not in DEGRADATION_SETS:
@@ -122,20 +131,20 @@ def _make_generator(kind: str, task: str, fonts: str | None, degradations: str, 
         fonts = fonts or "train"
         if fonts not in FONT_SETS:
             raise ConfigError(f"unknown font set {fonts!r} (expected one of {', '.join(FONT_SETS)})")
-        if ocr not in OCR_ENGINES:
-            raise ConfigError(f"unknown OCR {ocr!r} (expected one of {', '.join(OCR_ENGINES)})")
         if captions != "short":
             raise ConfigError("--captions applies to news only: a firm name is one line")
+        if sibling_photos != "other":
+            raise ConfigError("--sibling-photos applies to news only: a firm name has no photo")
         return JpFirms(fonts, degradations, ocr)
     if fonts is not None:
         raise ConfigError("--fonts applies to jp-firms only: news photos carry no printed text")
-    if ocr != "simulated":
-        raise ConfigError("--ocr applies to jp-firms only: news captions are typed, not read from the photo")
     if captions not in CAPTION_STYLES:
         raise ConfigError(f"unknown captions {captions!r} (expected one of {', '.join(CAPTION_STYLES)})")
     from clippings.data.synth.news import News
 
-    return News(degradations, captions)
+    if sibling_photos not in SIBLING_PHOTOS:
+        raise ConfigError(f"unknown sibling photos {sibling_photos!r} (expected one of {', '.join(SIBLING_PHOTOS)})")
+    return News(degradations, captions, ocr, sibling_photos)
 
 
 def _check_counts(*, entities: int, instances: int, workers: int, seed: int) -> None:

@@ -4,7 +4,8 @@ An entity is a story: one photo (a procedural scene) and its facts. Its instance
 reprints: another crop and print of the same photo, under the wire caption with OCR noise,
 cut short, lightly edited, or another paper's rewrite. A quarter of the stories are other
 photos of an earlier story's event, under a near-identical caption: not duplicates, and
-only the image tells. A fifth are portraits, alike to the eye: only the caption tells.
+only the image tells (another scene of the same kind, or with `sibling_photos="same-place"`
+another shot of the same place: scene.another_shot). A fifth are portraits, alike to the eye: only the caption tells.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from clippings.data.synth.captions import (
     wire_caption,
 )
 from clippings.data.synth.halftone import print_photo
-from clippings.data.synth.ocr import ocr_text
-from clippings.data.synth.scene import SceneSpec, draw_scene, random_scene
+from clippings.data.synth.ocr import char_error_rate, ocr_text
+from clippings.data.synth.scene import SceneSpec, another_shot, draw_scene, random_scene
 from clippings.data.synth.story import draw_body, reprint_body, restyle, sibling_body, with_body
 from clippings.data.synth.tasks import Slot
 
@@ -64,15 +65,23 @@ class PhotoPlan:
     ocr_level: float
     degradations: str
     seed: tuple[int, ...]
+    ocr: str = "simulated"  # or "tesseract": the caption is printed, scanned and read back (caption_scan.py)
 
 
 class News:
     name = "news"
     default_instances = {"train": 4, "link": 2, "dedup": 6}
 
-    def __init__(self, degradations: str, captions: str = "short"):
+    def __init__(self, degradations: str, captions: str = "short", ocr: str = "simulated",
+                 sibling_photos: str = "other"):
         self.degradations = degradations
         self.long = captions == "long"
+        self.ocr = ocr
+        self.same_place = sibling_photos == "same-place"
+        if ocr == "tesseract":
+            from clippings.data.shift.ocr import tesseract_english
+
+            tesseract_english()  # fails now, with the packages to install, not after the first caption
 
     def entities(self, rng: np.random.Generator, n: int) -> list[Story]:
         stories: list[Story] = []
@@ -82,7 +91,8 @@ class News:
                 base = stories[base_idx]
                 facts = event_sibling(rng, base.facts)
                 body = sibling_body(rng, facts, base.body) if self.long else ()
-                stories.append(Story(facts, random_scene(rng, base.scene.kind), sibling_edit(rng, base.caption),
+                scene = another_shot(rng, base.scene) if self.same_place else random_scene(rng, base.scene.kind)
+                stories.append(Story(facts, scene, sibling_edit(rng, base.caption),
                                      sibling_edit(rng, base.rewrite), base_idx, body))
             else:
                 facts = random_facts(rng)
@@ -110,6 +120,7 @@ class News:
                 ocr_level=float(np.clip(0.03 + 0.3 * severity + rng.normal(0, 0.03), 0.0, 0.5)),
                 degradations=self.degradations,
                 seed=seed + (len(plans),),
+                ocr=self.ocr,
             ))
         return plans
 
@@ -145,10 +156,25 @@ def render_clipping(plan: PhotoPlan, out_dir: Path) -> tuple[dict, dict]:
     rel = f"images/{plan.record_id}.jpg"
     img.save(out_dir / rel, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     text = ocr_text(plan.caption, rng, plan.ocr_level) if plan.caption else ""
-    record = {"id": plan.record_id, "image": rel, "text": text, "entity": plan.entity_id, "split": plan.split}
     meta = {
         "id": plan.record_id, "caption": plan.caption, "variant": plan.variant, "scene": plan.scene.kind,
-        "scene_seed": plan.scene.seed, "severity": round(plan.severity, 3), "ocr_level": round(plan.ocr_level, 3),
-        "degradations": plan.degradations,
+        "scene_seed": plan.scene.seed, "shot": plan.scene.shot, "severity": round(plan.severity, 3), "ocr_level": round(plan.ocr_level, 3),
+        "degradations": plan.degradations, "ocr": plan.ocr,
     }
+    if plan.ocr == "tesseract" and plan.caption:
+        text, meta["caption_scan"], meta["scan_scale"], meta["cer"] = _read_caption(plan, rng, out_dir)
+    record = {"id": plan.record_id, "image": rel, "text": text, "entity": plan.entity_id, "split": plan.split}
     return record, meta
+
+
+def _read_caption(plan: PhotoPlan, rng: np.random.Generator, out_dir: Path) -> tuple[str, str, float, float]:
+    """Print and scan the caption, and read it with tesseract -> (text, scan path, scan scale, CER)."""
+    from clippings.data.shift.ocr import read_block
+    from clippings.data.synth.caption_scan import print_caption
+
+    scan, scale = print_caption(plan.caption, rng, plan.degradations, plan.severity)
+    rel = f"captions/{plan.record_id}.png"
+    (out_dir / "captions").mkdir(exist_ok=True)
+    scan.save(out_dir / rel, format="PNG", compress_level=9)
+    text = read_block(out_dir / rel, scale)
+    return text, rel, scale, round(char_error_rate(plan.caption, text), 4)

@@ -22,6 +22,14 @@ class SceneSpec:
     kind: str
     seed: int
     aspect: float  # width / height
+    # 0: the scene as its seed draws it. Else another photo taken at the same place: the same
+    # ground, buildings and layout, other props and passers-by, another framing and light.
+    shot: int = 0
+
+
+def another_shot(rng: np.random.Generator, spec: SceneSpec) -> SceneSpec:
+    """A photo of the same place as `spec`, for a story about the same event."""
+    return SceneSpec(spec.kind, spec.seed, spec.aspect, shot=int(rng.integers(1, 2**31)))
 
 
 def random_scene(rng: np.random.Generator, kind: str) -> SceneSpec:
@@ -38,11 +46,27 @@ def draw_scene(spec: SceneSpec) -> Image.Image:
     img = Image.new("RGB", (w, h))
     draw = ImageDraw.Draw(img)
     _DRAW[spec.kind](draw, rng, w, h)
+    if spec.shot:  # the place is the seed's; what stands in it and the framing are the shot's
+        rng = np.random.default_rng([spec.seed, spec.shot])
+        for _ in range(int(rng.integers(2, 7))):
+            _person(draw, rng.integers(0, w), int(rng.uniform(0.55, 1.0) * h), rng.integers(18, 50),
+                    _color(rng, 10, 160), rng)
     if spec.kind != "portrait":
         for _ in range(int(rng.integers(1, 5))):
             _PROPS[int(rng.integers(len(_PROPS)))](draw, rng, w, h)
+    if spec.shot:
+        img = _reframe(img, rng)
     img = img.filter(ImageFilter.GaussianBlur(0.6))  # lens softness: no hard vector edges
     return _texture(img, rng)
+
+
+def _reframe(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Another photographer's framing: a window of 65-90% of the view, anywhere, at full size."""
+    w, h = img.size
+    f = rng.uniform(0.65, 0.9)
+    cw, ch = int(w * f), int(h * f)
+    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    return img.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.Resampling.BICUBIC)
 
 
 def _color(rng: np.random.Generator, lo: int = 0, hi: int = 255) -> tuple[int, int, int]:

@@ -1,0 +1,91 @@
+"""`clippings calibrate`: an exported model's serving decision, tuned again on labelled sets.
+
+The graphs are copied unchanged; the image weight and the two cuts are chosen for the mean
+score over the given sets (scoring.tune_serving_sets) and written into a new manifest whose
+version changes with them: w changes the served vectors, and a linker must never mix vectors
+pooled two ways under one version. No PyTorch and no checkpoint: what a shipped model ships
+is enough, e.g. to fit it to a feed from the review page's labels (`clippings labels export`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from clippings.data.dataset import Dataset, Record, load_dataset
+from clippings.errors import ConfigError, DatasetError
+from clippings.evaluation.scoring import TowerSet, tune_serving_sets
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.onnx_model import OnnxEmbedder
+from clippings.runtime.preprocess import load_image
+
+log = logging.getLogger(__name__)
+
+# A dedup set is tuned on every split but these: "test" stays for `clippings eval`, "train"
+# (a labels export's) is what a fine-tuned model has seen.
+HELD_BACK = ("test", "train")
+
+
+def tuning_records(ds: Dataset) -> list[Record]:
+    """The labelled records of ds a decision may be tuned on."""
+    if ds.task == "link":
+        records = ds.split("corpus", "query")
+    else:
+        records = [r for r in ds.records if r.split not in HELD_BACK]
+        if not records:
+            raise DatasetError(f"{ds.root}: no records outside the {'/'.join(HELD_BACK)} splits to calibrate on")
+    labelled = [r for r in records if r.entity is not None]
+    if len({r.entity for r in labelled}) < 2:
+        raise DatasetError(f"{ds.root}: calibration needs entity labels on at least two entities")
+    return labelled
+
+
+def tower_set(emb: OnnxEmbedder, records: Sequence[Record]) -> TowerSet:
+    img, txt, ip, tp = emb.embed_towers([load_image(r.image) if r.image else None for r in records],
+                                        [r.text for r in records])
+    return TowerSet(img, txt, ip, tp, [r.split for r in records], [r.entity for r in records])
+
+
+def calibrated_version(base: str, image_weight: float, link: float, dedup: float) -> str:
+    key = f"{base}|w={image_weight:.4f}|link={link:.4f}|dedup={dedup:.4f}"
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def recalibrate(
+    model: str | Path, data_dirs: Sequence[Path], out_dir: Path,
+    link_threshold: float | None = None, dedup_threshold: float | None = None,
+) -> tuple[Manifest, dict]:
+    """-> (the new manifest, written with the graphs to out_dir; the tuning scores)."""
+    if not data_dirs:
+        raise ConfigError("give at least one labelled set with --data")
+    emb = OnnxEmbedder(model, providers=["CPUExecutionProvider"])
+    if out_dir.resolve() == emb.model_dir.resolve():
+        raise ConfigError(f"--out {out_dir} is the model's own folder: write the recalibrated model elsewhere")
+    sets = []
+    for d in data_dirs:
+        records = tuning_records(load_dataset(d))
+        log.info("calibration set %s: %d labelled records", d, len(records))
+        sets.append(tower_set(emb, records))
+    try:
+        tuned = tune_serving_sets(sets)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    link = link_threshold if link_threshold is not None else tuned["link"]
+    dedup = dedup_threshold if dedup_threshold is not None else tuned["dedup"]
+    base = emb.manifest
+    manifest = base.model_copy(update={
+        "image_weight": tuned["image_weight"], "thresholds": {"link": link, "dedup": dedup},
+        "version": calibrated_version(base.version, tuned["image_weight"], link, dedup),
+        "calibrated_on": [str(d) for d in data_dirs],
+    })
+    staging = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(emb.model_dir, staging)
+    manifest.save(staging)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.rename(out_dir)
+    return manifest, tuned

@@ -1,0 +1,120 @@
+"""`clippings calibrate`: an exported model's decision tuned again on labelled sets, through
+the real shipped graph, written as a new model folder the services and `clippings eval` load."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from clippings.data.dataset import Dataset, Record, load_dataset
+from clippings.data.synth.generate import generate
+from clippings.evaluation.linking import DEDUP_GRID, dedup_curve, labels_of, plateau, single_linkage
+from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_serving, tune_serving_sets
+from clippings.export.recalibrate import calibrated_version, recalibrate, tower_set, tuning_records
+from clippings.errors import ConfigError, DatasetError
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.onnx_model import OnnxEmbedder
+
+
+def pair_at(base: np.ndarray, side: np.ndarray, cosine: float) -> np.ndarray:
+    return cosine * base + np.sqrt(1 - cosine**2) * side
+
+
+def text_set(dup: float, other: float, pairs: int, offset: int) -> TowerSet:
+    """Text-only clippings: `pairs` duplicate pairs at cosine `dup`, and as many pairs of
+    different entities at cosine `other`."""
+    eye = np.eye(256, dtype=np.float32)
+    vectors, entities = [], []
+    for k in range(pairs):
+        a, b = eye[offset + 4 * k], eye[offset + 4 * k + 1]
+        vectors += [a, pair_at(a, b, dup)]
+        entities += [f"{offset}d{k}", f"{offset}d{k}"]
+        c, d = eye[offset + 4 * k + 2], eye[offset + 4 * k + 3]
+        vectors += [c, pair_at(c, d, other)]
+        entities += [f"{offset}x{k}", f"{offset}y{k}"]
+    txt = np.asarray(vectors, np.float32)
+    n = len(txt)
+    return TowerSet(np.zeros_like(txt), txt, np.zeros(n, np.float32), np.ones(n, np.float32), ["val"] * n, entities)
+
+
+def mean_ari(sets, cut):
+    return np.mean([adjusted_rand_score(labels_of(s.entities), single_linkage(s.pooled(0.0), cut)) for s in sets])
+
+
+def test_several_sets_share_one_cut_that_suits_both():
+    """Set A's duplicates sit at 0.95 and its different pairs at 0.55; set B's at 0.80 and 0.30.
+    Tuned on B alone, the cut lands where A's different pairs merge; tuned on both, it is
+    right for both."""
+    a, b = text_set(0.95, 0.55, 8, 0), text_set(0.80, 0.30, 8, 64)
+    cut_b = tune_serving_sets([b])["dedup"]
+    both = tune_serving_sets([a, b])
+    assert cut_b <= 0.55 and mean_ari([a, b], cut_b) < 1.0
+    assert mean_ari([a, b], both["dedup"]) == 1.0
+    # the cut is the plateau maximum of the two sets' mean ARI curve
+    curve = np.mean([dedup_curve(s.pooled(0.0), s.entities) for s in (a, b)], axis=0)
+    smoothed = plateau(DEDUP_GRID, curve, SERVING_WINDOW)
+    assert both["dedup"] == DEDUP_GRID[int(np.argmax(smoothed))]
+
+
+def test_one_set_is_tuned_as_before():
+    s = text_set(0.95, 0.84, 6, 0)
+    assert tune_serving_sets([s]) == tune_serving(s.image_emb, s.text_emb, s.image_present, s.text_present,
+                                                  s.splits, s.entities)
+
+
+def test_linking_and_dedup_sets_are_not_mixed():
+    link = text_set(0.95, 0.84, 2, 0)
+    link = TowerSet(link.image_emb, link.text_emb, link.image_present, link.text_present,
+                    ["corpus", "query"] * (len(link.splits) // 2), link.entities)
+    with pytest.raises(ValueError, match="all be linking sets or all dedup sets"):
+        tune_serving_sets([link, text_set(0.95, 0.84, 2, 64)])
+
+
+@pytest.fixture(scope="module")
+def feeds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recalibrate")
+    generate("news", root / "a", task="dedup", entities=30, seed=401, progress=False)
+    generate("news", root / "b", task="dedup", entities=30, seed=402, progress=False)
+    return root / "a", root / "b"
+
+
+def test_calibrate_writes_a_model_the_services_load(feeds, tmp_path):
+    out = tmp_path / "news-fitted"
+    proc = subprocess.run([sys.executable, "-m", "clippings.cli", "calibrate", "news", "--data", str(feeds[0]),
+                           "--data", str(feeds[1]), "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    base = OnnxEmbedder("news")
+    m = Manifest.load(out)
+    # What tune_serving_sets chooses on the two sets' val splits (their test splits held back)
+    sets = [tower_set(base, [r for r in load_dataset(d).records if r.split == "val"]) for d in feeds]
+    tuned = tune_serving_sets(sets)
+    assert m.image_weight == tuned["image_weight"]
+    assert m.thresholds == {"link": tuned["link"], "dedup": tuned["dedup"]}
+    assert m.calibrated_on == [str(d) for d in feeds]
+    assert m.version == calibrated_version(base.manifest.version, m.image_weight, tuned["link"], tuned["dedup"])
+    assert m.version != base.manifest.version  # the linker never mixes vectors pooled two ways
+    for variant, name in m.files.items():  # the graphs are the shipped ones, byte for byte
+        assert (out / name).read_bytes() == (base.model_dir / name).read_bytes(), variant
+    assert m.version in proc.stdout and str(m.thresholds["dedup"]) in proc.stdout
+    served = OnnxEmbedder(out)  # what the embedder service loads
+    assert served.image_weight == tuned["image_weight"]
+
+
+def test_calibrate_refuses_what_it_cannot_tune_on(feeds, tmp_path):
+    with pytest.raises(ConfigError, match="own folder"):
+        recalibrate(OnnxEmbedder("news").model_dir, [feeds[0]], OnnxEmbedder("news").model_dir)
+    only_test = Dataset(Path("designed"), [Record(id=f"t{i}", image=None, text="x", entity=str(i % 2), split="test")
+                                           for i in range(4)])
+    with pytest.raises(DatasetError, match="outside the test/train splits"):
+        tuning_records(only_test)
+    unlabelled = Dataset(Path("designed"), [Record(id=f"v{i}", image=None, text="x", entity=None, split="val")
+                                            for i in range(4)] + [Record(id="t", image=None, text="x", entity="a", split="test")])
+    with pytest.raises(DatasetError, match="entity labels"):
+        tuning_records(unlabelled)
+    proc = subprocess.run([sys.executable, "-m", "clippings.cli", "calibrate", "news", "--out", str(tmp_path / "x")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--data" in proc.stderr
