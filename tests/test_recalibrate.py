@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import DEDUP_GRID, dedup_curve, labels_of, plateau, single_linkage
-from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_serving, tune_serving_sets
+from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_serving_sets
 from clippings.export.recalibrate import calibrated_version, recalibrate, tower_set, tuning_records
 from clippings.errors import ConfigError, DatasetError
 from clippings.runtime.manifest import Manifest
@@ -60,10 +60,33 @@ def test_several_sets_share_one_cut_that_suits_both():
     assert both["dedup"] == DEDUP_GRID[int(np.argmax(smoothed))]
 
 
-def test_one_set_is_tuned_as_before():
-    s = text_set(0.95, 0.84, 6, 0)
-    assert tune_serving_sets([s]) == tune_serving(s.image_emb, s.text_emb, s.image_present, s.text_present,
-                                                  s.splits, s.entities)
+def link_set(known: float, unknown: float, offset: int) -> TowerSet:
+    """Text-only linking set: 4 corpus entities; 4 queries of them at cosine `known` to their
+    own; 4 queries of entities not in the corpus whose nearest corpus record is at `unknown`."""
+    eye = np.eye(256, dtype=np.float32)
+    corpus = [eye[offset + k] for k in range(4)]
+    queries = [pair_at(eye[offset + k], eye[offset + 8 + k], known) for k in range(4)]
+    strangers = [pair_at(eye[offset + k], eye[offset + 16 + k], unknown) for k in range(4)]
+    txt = np.asarray(corpus + queries + strangers, np.float32)
+    entities = [f"{offset}e{k}" for k in range(4)] * 2 + [f"{offset}z{k}" for k in range(4)]
+    n = len(txt)
+    return TowerSet(np.zeros_like(txt), txt, np.zeros(n, np.float32), np.ones(n, np.float32),
+                    ["corpus"] * 4 + ["query"] * 8, entities)
+
+
+def test_several_linking_sets_share_one_no_match_cut():
+    """A's queries sit at 0.90 from their firm and its strangers at 0.50; B's at 0.60 and 0.30.
+    B alone is cut where A's strangers link to a wrong firm; together the cut links every
+    query of both and none of their strangers."""
+    from clippings.evaluation.scoring import link_decision_accuracy
+
+    a, b = link_set(0.90, 0.50, 0), link_set(0.60, 0.30, 64)
+    alone = tune_serving_sets([b])["link"]
+    both = tune_serving_sets([a, b])
+    assert link_decision_accuracy(a.pooled(0.0), a.splits, a.entities, alone) < 1.0
+    for s in (a, b):
+        assert link_decision_accuracy(s.pooled(0.0), s.splits, s.entities, both["link"]) == 1.0
+    assert both["val_top1"] == 1.0
 
 
 def test_linking_and_dedup_sets_are_not_mixed():

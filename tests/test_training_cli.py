@@ -36,6 +36,23 @@ def test_training_on_a_held_out_split_is_refused(sets, tmp_path):
     assert not (tmp_path / "r" / "last.pt").exists()
 
 
+def test_two_sets_that_give_one_id_to_two_clippings_are_refused(sets, tmp_path):
+    """The same --seed with other options names other stories (other photos) with the same
+    ids: merged, each entity would hold two stories. Refused, naming the record; the same
+    clippings twice (jp crops read by simulated OCR and by tesseract) stay welcome."""
+    from clippings.training.inputs import training_records
+
+    generate("news", tmp_path / "long", task="train", entities=12, instances=3, seed=201, captions="long",
+             progress=False)
+    proc = clippings("train", "--data", str(sets / "news-train"), str(tmp_path / "long"), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "news201-000000-t0" in proc.stderr and "its own --seed" in proc.stderr
+    assert not (tmp_path / "r" / "last.pt").exists()
+    generate("jp-firms", tmp_path / "jp-ocr", task="train", entities=8, instances=2, seed=203, ocr="tesseract",
+             progress=False)
+    both = training_records([sets / "jp-train", tmp_path / "jp-ocr"], None)
+    assert len(both) == 2 * len(load_dataset(sets / "jp-train").records)
+
+
 def test_validation_set_that_is_also_training_data_is_refused(sets, tmp_path):
     proc = clippings("train", "--data", str(sets / "news-train"), "--val", str(sets / "news-train"),
                      "--out", str(tmp_path / "r"))

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", type=Path, help="validation dataset folder (link or dedup); chooses the best checkpoint")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints")
     p.add_argument("--preset", help="model preset: reader-crops (a pretrained line reader; what jp-firms ships), "
-                   "small-crops, small-photos or bag-photos (default: chosen from the images in --data: "
+                   "small-crops, small-photos (what news ships), long-photos, bag-photos or hybrid-photos (default: chosen "
+                   "from the images in --data: "
                    "small-crops for text crops, small-photos for photos)")
     p.add_argument("--hf-clip", type=Path, metavar="DIR",
                    help="start from a local Hugging Face CLIPModel folder instead of a small preset")

@@ -34,12 +34,31 @@ def training_records(folders: Sequence[Path], val: Path | None, allow_held_out: 
         if held:
             log.warning("training on held-out records of %s (%s): scores on them are no longer held-out",
                         folder, dict(held))
+        _check_same_ids_same_clippings(records, ds.records, folder)
         records += ds.records
     if val is not None:
         val_root = Path(val).resolve()
         if any(Path(f).resolve() == val_root for f in folders):
             raise ClippingsError(f"--val {val} is also in --data: the best checkpoint would be chosen on training records")
     return records
+
+
+def _check_same_ids_same_clippings(earlier: Sequence[Record], added: Sequence[Record], folder: Path,
+                                   sample: int = 64) -> None:
+    """Two folders may hold the same clippings (one set's crops with simulated OCR text, and
+    again with a real engine's: one entity either way); they may not give one record id to two
+    different images. That is two generated sets made with the same seed and other options,
+    whose entity ids name other stories: merged, each "entity" would hold two stories' photos
+    (a photo tower trained on that learns nothing)."""
+    by_id = {r.id: r for r in earlier}
+    shared = [(by_id[r.id], r) for r in added if r.id in by_id][:sample]
+    for a, b in shared:
+        if (a.image is None) != (b.image is None) or (
+                a.image is not None and a.image.read_bytes() != b.image.read_bytes()):
+            raise ClippingsError(
+                f"{folder} gives record id {b.id} (entity {b.entity}) to another image than {a.origin or 'an earlier folder'}: "
+                "two sets generated with the same --seed name other clippings with the same ids, and their "
+                "entities would be merged; generate each with its own --seed")
 
 
 def check_val_disjoint(train: Sequence[Record], val: Sequence[Record], val_path: Path) -> None:
