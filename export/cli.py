@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", required=True, type=Path, help="model folder to write")
     c.add_argument("--link-threshold", type=float, help="set the top-1 'no match' cosine instead of tuning it")
     c.add_argument("--dedup-threshold", type=float, help="set the clustering cosine instead of tuning it")
+    c.add_argument("--splits", type=lambda s: [x for x in s.split(",") if x], metavar="SPLIT[,SPLIT]",
+                   help="dedup sets: the splits to tune on (default: all but test and train; a labels export's "
+                        "train split is fair for a model that was not fine-tuned on it: --splits train,val)")
     c.set_defaults(func=run_calibrate)
 
 
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from clippings.export.recalibrate import recalibrate
 
-    m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold)
+    m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold, args.splits)
     scores = " ".join(f"{k}={v:.3f}" for k, v in tuned.items() if k.startswith("val_"))
     print(f"calibrated {m.name} version {m.version} to {args.out}: image_weight={m.image_weight} "
           f"thresholds={m.thresholds} ({scores})")

@@ -29,10 +29,15 @@ log = logging.getLogger(__name__)
 HELD_BACK = ("test", "train")
 
 
-def tuning_records(ds: Dataset) -> list[Record]:
-    """The labelled records of ds a decision may be tuned on."""
+def tuning_records(ds: Dataset, splits: Sequence[str] | None = None) -> list[Record]:
+    """The labelled records of ds a decision may be tuned on: of a dedup set, those of
+    `splits`, by default every split but HELD_BACK."""
     if ds.task == "link":
         records = ds.split("corpus", "query")
+    elif splits:
+        records = ds.split(*splits)
+        if not records:
+            raise DatasetError(f"{ds.root}: no records in split(s) {', '.join(splits)} to calibrate on")
     else:
         records = [r for r in ds.records if r.split not in HELD_BACK]
         if not records:
@@ -56,7 +61,7 @@ def calibrated_version(base: str, image_weight: float, link: float, dedup: float
 
 def recalibrate(
     model: str | Path, data_dirs: Sequence[Path], out_dir: Path,
-    link_threshold: float | None = None, dedup_threshold: float | None = None,
+    link_threshold: float | None = None, dedup_threshold: float | None = None, splits: Sequence[str] | None = None,
 ) -> tuple[Manifest, dict]:
     """-> (the new manifest, written with the graphs to out_dir; the tuning scores)."""
     if not data_dirs:
@@ -66,7 +71,7 @@ def recalibrate(
         raise ConfigError(f"--out {out_dir} is the model's own folder: write the recalibrated model elsewhere")
     sets = []
     for d in data_dirs:
-        records = tuning_records(load_dataset(d))
+        records = tuning_records(load_dataset(d), splits)
         log.info("calibration set %s: %d labelled records", d, len(records))
         sets.append(tower_set(emb, records))
     try:

@@ -92,14 +92,17 @@ def test_e2e_bench(tmp_path, redis_url):
 
 
 def test_review_labels_bench(tmp_path, redis_url, sample_feed):
-    """Stack, review page, a reviewer through the page, labels, fine-tuning, eval before and after."""
+    """Stack, review page, a reviewer through the page, labels, fine-tuning, recalibration, eval
+    before and after."""
     data = run_bench("review_labels", tmp_path / "review.json", "--dataset", str(sample_feed),
                      "--workdir", str(tmp_path / "work"))
     summary = data["summary"]
     assert summary["linked"] == 44 and sum(summary["actions"].values()) == 10
     assert summary["applied_by_linker"]["recorded"] == 10  # the linker recorded every correction
     assert summary["labels"]["corrections"] == 10
-    assert [r["model"] for r in data["results"]] == ["news", "fine-tuned on the labels"]
+    assert [r["model"] for r in data["results"]] == ["news", "fine-tuned on the labels", "recalibrated on the labels"]
+    recalibrated = json.loads((tmp_path / "work" / "recalibrated" / "manifest.json").read_text())
+    assert recalibrated["calibrated_on"] == [str(tmp_path / "work" / "labels")]
     for row in data["results"]:
         assert 0.0 <= row["clippings"] <= 1.0 and row["n"] == summary["labels"]["splits"]["test"]
 

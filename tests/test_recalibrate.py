@@ -134,6 +134,9 @@ def test_calibrate_refuses_what_it_cannot_tune_on(feeds, tmp_path):
                                            for i in range(4)])
     with pytest.raises(DatasetError, match="outside the test/train splits"):
         tuning_records(only_test)
+    assert [r.id for r in tuning_records(only_test, ["test"])] == ["t0", "t1", "t2", "t3"]
+    with pytest.raises(DatasetError, match=r"no records in split\(s\) train, val"):
+        tuning_records(only_test, ["train", "val"])
     unlabelled = Dataset(Path("designed"), [Record(id=f"v{i}", image=None, text="x", entity=None, split="val")
                                             for i in range(4)] + [Record(id="t", image=None, text="x", entity="a", split="test")])
     with pytest.raises(DatasetError, match="entity labels"):

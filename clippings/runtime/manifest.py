@@ -44,7 +44,7 @@ class Manifest(BaseModel):
     model_config = CLOSED
 
     name: str
-    version: str  # hash of the fp32 ONNX bytes: changes whenever the weights do
+    version: str  # hash of the fp32 ONNX bytes (export), changed again by any new decision (calibrate)
     family: str
     embedding_dim: int
     image_weight: float  # w in normalize(w * img + (1 - w) * txt)
