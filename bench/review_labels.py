@@ -206,7 +206,8 @@ def main() -> int:
     write_json(results_path(args, "review-labels"), "review_labels",
                {"dataset": str(args.dataset), "model": args.model, "reviews": args.reviews, "epochs": args.epochs,
                 "eval_also": [str(d) for d in args.eval_also], "calibrate_with": [str(d) for d in args.calibrate_with]},
-               [{"model": args.model, **on_labels["before"]}, {"model": "fine-tuned on the labels", **on_labels["after"]},
+               [{"model": args.model, **on_labels["before"]},
+                {"model": "fine-tuned on the labels", **on_labels["after"]},
                 {"model": "recalibrated on the labels", **on_labels["recalibrated"]}],
                streamed | {"before": on_labels["before"], "after": on_labels["after"],
                            "recalibrated": on_labels["recalibrated"], "other_datasets": others}, info, started)

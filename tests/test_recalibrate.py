@@ -138,7 +138,8 @@ def test_calibrate_refuses_what_it_cannot_tune_on(feeds, tmp_path):
     with pytest.raises(DatasetError, match=r"no records in split\(s\) train, val"):
         tuning_records(only_test, ["train", "val"])
     unlabelled = Dataset(Path("designed"), [Record(id=f"v{i}", image=None, text="x", entity=None, split="val")
-                                            for i in range(4)] + [Record(id="t", image=None, text="x", entity="a", split="test")])
+                                            for i in range(4)]
+                         + [Record(id="t", image=None, text="x", entity="a", split="test")])
     with pytest.raises(DatasetError, match="entity labels"):
         tuning_records(unlabelled)
     proc = subprocess.run([sys.executable, "-m", "clippings.cli", "calibrate", "news", "--out", str(tmp_path / "x")],

@@ -354,7 +354,8 @@ def test_same_place_siblings_are_another_shot_of_their_event_s_scene(tmp_path):
         for _ in range(3):
             base = random_scene(rng, kind)
             shot, other = another_shot(rng, base), random_scene(rng, kind)
-            assert shot.seed == base.seed and shot.shot != 0 and draw_scene(shot).tobytes() != draw_scene(base).tobytes()
+            assert shot.seed == base.seed and shot.shot != 0
+            assert draw_scene(shot).tobytes() != draw_scene(base).tobytes()
             nearer += np.abs(palette(shot) - palette(base)).sum() < np.abs(palette(other) - palette(base)).sum()
     # Two scenes of one kind can share a palette by chance (one pair of these 12 does); a shot
     # that ignored its place would be nearer about half the time.
@@ -365,8 +366,10 @@ def test_same_place_siblings_are_another_shot_of_their_event_s_scene(tmp_path):
     same = generate("news", tmp_path / "same", sibling_photos="same-place", **kw)
     meta = [json.loads(line) for line in (same / "meta.jsonl").read_text().splitlines()]
     shots = [m for m in meta if m["shot"]]
-    assert shots and all(any(o["scene_seed"] == m["scene_seed"] and o["shot"] != m["shot"] for o in meta) for m in shots)
-    other = [json.loads(line) for line in (generate("news", tmp_path / "other", **kw) / "meta.jsonl").read_text().splitlines()]
+    assert shots and all(any(o["scene_seed"] == m["scene_seed"] and o["shot"] != m["shot"] for o in meta)
+                         for m in shots)
+    other_dir = generate("news", tmp_path / "other", **kw)
+    other = [json.loads(line) for line in (other_dir / "meta.jsonl").read_text().splitlines()]
     assert not any(m["shot"] for m in other)
     with pytest.raises(ConfigError, match="--sibling-photos applies to news only"):
         generate("jp-firms", tmp_path / "jp", entities=3, sibling_photos="same-place")

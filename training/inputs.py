@@ -56,7 +56,8 @@ def _check_same_ids_same_clippings(earlier: Sequence[Record], added: Sequence[Re
         if (a.image is None) != (b.image is None) or (
                 a.image is not None and a.image.read_bytes() != b.image.read_bytes()):
             raise ClippingsError(
-                f"{folder} gives record id {b.id} (entity {b.entity}) to another image than {a.origin or 'an earlier folder'}: "
+                f"{folder} gives record id {b.id} (entity {b.entity}) to another image than "
+                f"{a.origin or 'an earlier folder'}: "
                 "two sets generated with the same --seed name other clippings with the same ids, and their "
                 "entities would be merged; generate each with its own --seed")
 

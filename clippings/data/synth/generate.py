@@ -84,7 +84,8 @@ def generate(
         "instances": instances, "seed": seed, "fonts": fonts if kind == "jp-firms" else None,
         "degradations": degradations, "ocr": ocr,
         "captions": captions if kind == "news" else None,
-        "sibling_photos": sibling_photos if kind == "news" else None, "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
+        "sibling_photos": sibling_photos if kind == "news" else None,
+        "records": sum(counts.values()), "splits": dict(sorted(counts.items())),
     }
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     tmp_meta.replace(out / "meta.jsonl")

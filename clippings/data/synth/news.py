@@ -5,7 +5,8 @@ reprints: another crop and print of the same photo, under the wire caption with 
 cut short, lightly edited, or another paper's rewrite. A quarter of the stories are other
 photos of an earlier story's event, under a near-identical caption: not duplicates, and
 only the image tells (another scene of the same kind, or with `sibling_photos="same-place"`
-another shot of the same place: scene.another_shot). A fifth are portraits, alike to the eye: only the caption tells.
+another shot of the same place: scene.another_shot). A fifth are portraits, alike to the
+eye: only the caption tells.
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ def render_clipping(plan: PhotoPlan, out_dir: Path) -> tuple[dict, dict]:
     text = ocr_text(plan.caption, rng, plan.ocr_level) if plan.caption else ""
     meta = {
         "id": plan.record_id, "caption": plan.caption, "variant": plan.variant, "scene": plan.scene.kind,
-        "scene_seed": plan.scene.seed, "shot": plan.scene.shot, "severity": round(plan.severity, 3), "ocr_level": round(plan.ocr_level, 3),
+        "scene_seed": plan.scene.seed, "shot": plan.scene.shot, "severity": round(plan.severity, 3),
+        "ocr_level": round(plan.ocr_level, 3),
         "degradations": plan.degradations, "ocr": plan.ocr,
     }
     if plan.ocr == "tesseract" and plan.caption:
