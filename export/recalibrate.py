@@ -17,10 +17,10 @@ from typing import Sequence
 
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.errors import ConfigError, DatasetError
+from clippings.evaluation.evaluate import towers
 from clippings.evaluation.scoring import TowerSet, tune_serving_sets
 from clippings.runtime.manifest import Manifest
 from clippings.runtime.onnx_model import OnnxEmbedder
-from clippings.runtime.preprocess import load_image
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,7 @@ def tuning_records(ds: Dataset, splits: Sequence[str] | None = None) -> list[Rec
 
 
 def tower_set(emb: OnnxEmbedder, records: Sequence[Record]) -> TowerSet:
-    img, txt, ip, tp = emb.embed_towers([load_image(r.image) if r.image else None for r in records],
-                                        [r.text for r in records])
-    return TowerSet(img, txt, ip, tp, [r.split for r in records], [r.entity for r in records])
+    return TowerSet(*towers(emb, records), [r.split for r in records], [r.entity for r in records])
 
 
 def calibrated_version(base: str, image_weight: float, link: float, dedup: float) -> str:

@@ -24,7 +24,8 @@ from clippings.evaluation.scoring import WEIGHT_GRID, dedup_scores, link_decisio
 from clippings.runtime.preprocess import load_image
 
 
-def _towers(emb: OnnxEmbedder, records: Sequence[Record]):
+def towers(emb: OnnxEmbedder, records: Sequence[Record]):
+    """-> image_emb, text_emb, image_present, text_present of records, images read from disk."""
     images = [load_image(r.image) if r.image else None for r in records]
     return emb.embed_towers(images, [r.text for r in records])
 
@@ -46,7 +47,7 @@ def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to:
     """Top-1 of every method. served=True reports the "clippings" decision at the manifest's
     "no match" threshold (what the linker uses) instead of the one tuned on this set."""
     records = ds.split("corpus", "query")
-    img, txt, ip, tp = _towers(emb, records)
+    img, txt, ip, tp = towers(emb, records)
     splits = [r.split for r in records]
     entities = [r.entity for r in records]
     metrics = {}
@@ -82,8 +83,8 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
     val, test = ds.split("val"), ds.split("test")
     if not val:
         raise DatasetError(f"{ds.root}: a dedup dataset needs a 'val' split to tune the threshold on")
-    t_towers = _towers(emb, test)
-    result = dedup_report(_towers(emb, val), t_towers, val, test)
+    t_towers = towers(emb, test)
+    result = dedup_report(towers(emb, val), t_towers, val, test)
     t_ent = [r.entity for r in test]
     if served:
         w, cut = emb.image_weight, emb.manifest.thresholds["dedup"]

@@ -81,6 +81,12 @@ def plateau(grid: np.ndarray, scores: np.ndarray, window: float) -> np.ndarray:
     return (near * scores[None, :]).sum(axis=1) / near.sum(axis=1)
 
 
+def best_cut(grid: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """grid_search over precomputed scores (one per grid value) -> (value, score)."""
+    at = {float(t): float(s) for t, s in zip(grid, scores)}
+    return grid_search(grid, lambda t: at[float(t)])
+
+
 def tune_dedup_threshold(
     vectors: np.ndarray, entities: Sequence[str | None], grid: np.ndarray | None = None, window: float = 0.0,
 ) -> tuple[float, float]:
@@ -91,17 +97,8 @@ def tune_dedup_threshold(
     further apart than in the tuning data (other OCR, other copy desks), the best cut moves
     down, and a peak next to a steep fall loses most (docs/model.md, "Calibration")."""
     grid = DEDUP_GRID if grid is None else grid
-    truth = labels_of(entities)
-    rows, cols, sims = _edges_at_or_above(vectors, float(grid.min()))
-
-    def ari(t: float) -> float:
-        keep = sims >= t
-        return adjusted_rand_score(truth, _components(len(vectors), rows[keep], cols[keep]))
-
-    if window <= 0:
-        return grid_search(grid, ari)
-    smoothed = plateau(grid, np.array([ari(t) for t in grid]), window)
-    return grid_search(grid, lambda t: smoothed[int(np.flatnonzero(grid == t)[0])])
+    curve = dedup_curve(vectors, entities, grid)
+    return best_cut(grid, plateau(grid, curve, window) if window > 0 else curve)
 
 
 def top1(queries: np.ndarray, corpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,14 +11,14 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from clippings.evaluation.linking import (
-    DEDUP_GRID, dedup_curve, grid_search, labels_of, plateau, single_linkage, top1, top1_accuracy,
+    DEDUP_GRID, best_cut, dedup_curve, grid_search, labels_of, plateau, single_linkage, top1, top1_accuracy,
     tune_dedup_threshold, tune_link_threshold,
 )
 
 
-def link_scores(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None]) -> dict:
-    """Top-1 of each query among the corpus, scored over queries whose entity is in the corpus;
-    plus the tuned "no match" threshold over all queries."""
+def _query_outcomes(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None]) -> dict:
+    """Each query's top-1 cosine among the corpus, whether that top-1 is its entity, whether
+    its entity is in the corpus at all; and top-1 accuracy over the queries whose entity is."""
     splits_a = np.asarray(splits)
     c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
     corpus_entities = [entities[i] for i in c_idx]
@@ -27,10 +27,16 @@ def link_scores(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[s
     predicted = [corpus_entities[j] for j in nn_idx]
     known = {e for e in corpus_entities if e is not None}
     acc, n = top1_accuracy(predicted, query_entities, known)
-    correct = np.array([p == q for p, q in zip(predicted, query_entities)])
-    in_corpus = np.array([q in known for q in query_entities])
-    threshold, decision_acc = tune_link_threshold(nn_sim, correct, in_corpus)
-    return {"top1": acc, "n": n, "threshold": threshold, "decision_accuracy": decision_acc}
+    return {"best": nn_sim, "correct": np.array([p == q for p, q in zip(predicted, query_entities)], bool),
+            "in_corpus": np.array([q in known for q in query_entities], bool), "top1": acc, "n": n}
+
+
+def link_scores(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None]) -> dict:
+    """Top-1 of each query among the corpus, scored over queries whose entity is in the corpus;
+    plus the tuned "no match" threshold over all queries."""
+    q = _query_outcomes(vectors, splits, entities)
+    threshold, decision_acc = tune_link_threshold(q["best"], q["correct"], q["in_corpus"])
+    return {"top1": q["top1"], "n": q["n"], "threshold": threshold, "decision_accuracy": decision_acc}
 
 
 def link_decision_accuracy(
@@ -127,8 +133,11 @@ def tune_serving_sets(sets: Sequence[TowerSet]) -> dict:
         # Top-1 first; among equal top-1 (common: a few hundred queries, a coarse grid), the w
         # that keeps each query's own entity furthest above its best other one.
         def objective(w: float) -> float:
-            return float(np.mean([link_scores(s.pooled(float(w)), s.splits, s.entities)["top1"]
-                                  + 1e-6 * link_margin(s.pooled(float(w)), s.splits, s.entities) for s in sets]))
+            scores = []
+            for s in sets:
+                v = s.pooled(float(w))
+                scores.append(link_scores(v, s.splits, s.entities)["top1"] + 1e-6 * link_margin(v, s.splits, s.entities))
+            return float(np.mean(scores))
 
         w, _ = grid_search(order, objective)
         link, top1_mean = _link_cut(sets, w)
@@ -143,25 +152,12 @@ def tune_serving_sets(sets: Sequence[TowerSet]) -> dict:
 
 def _dedup_cut(sets: Sequence[TowerSet], w: float) -> tuple[float, float]:
     """The cut on the plateau of the sets' mean ARI curve at image weight w -> (cut, plateau score)."""
-    if len(sets) == 1:
-        return tune_dedup_threshold(sets[0].pooled(w), sets[0].entities, window=SERVING_WINDOW)
-    grid = DEDUP_GRID
-    curve = np.mean([dedup_curve(s.pooled(w), s.entities, grid) for s in sets], axis=0)
-    return grid_search(grid, lambda t: plateau(grid, curve, SERVING_WINDOW)[int(np.flatnonzero(grid == t)[0])])
+    curve = np.mean([dedup_curve(s.pooled(w), s.entities) for s in sets], axis=0)
+    return best_cut(DEDUP_GRID, plateau(DEDUP_GRID, curve, SERVING_WINDOW))
 
 
 def _link_cut(sets: Sequence[TowerSet], w: float) -> tuple[float, float]:
     """The "no match" cut over every set's queries together -> (cut, mean top-1)."""
-    best, correct, in_corpus, top1s = [], [], [], []
-    for s in sets:
-        v = s.pooled(w)
-        splits_a = np.asarray(s.splits)
-        c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
-        nn_idx, nn_sim = top1(v[q_idx], v[c_idx])
-        known = {s.entities[i] for i in c_idx if s.entities[i] is not None}
-        best.append(nn_sim)
-        correct.append(np.array([s.entities[c_idx[j]] == s.entities[q] for j, q in zip(nn_idx, q_idx)], bool))
-        in_corpus.append(np.array([s.entities[q] in known for q in q_idx], bool))
-        top1s.append(link_scores(v, s.splits, s.entities)["top1"])
-    cut, _ = tune_link_threshold(np.concatenate(best), np.concatenate(correct), np.concatenate(in_corpus))
-    return cut, float(np.mean(top1s))
+    qs = [_query_outcomes(s.pooled(w), s.splits, s.entities) for s in sets]
+    cut, _ = tune_link_threshold(*(np.concatenate([q[k] for q in qs]) for k in ("best", "correct", "in_corpus")))
+    return cut, float(np.mean([q["top1"] for q in qs]))
