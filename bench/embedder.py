@@ -77,8 +77,8 @@ def torch_model(name: str, manifest, device: str, pixels: np.ndarray, ids: np.nd
             best = (model, f"checkpoint {ckpt.relative_to(REPO)}", parity)
     if best is not None:
         return best
-    name_of_preset = "reader-crops" if manifest.family == "reader" else "small-crops" if wanted.channels == 1 \
-        else "small-photos"
+    name_of_preset = manifest.preset or ("reader-crops" if manifest.family == "reader" else "small-crops"
+                                         if wanted.channels == 1 else "small-photos")
     model = create_model(preset(name_of_preset)).to(device).eval()
     return model, f"random init of preset {name_of_preset} (no runs/{name}*/best.pt)", \
         _parity(model, pixels, ids, device, reference)

@@ -171,7 +171,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", type=Path, required=True, help="a labelled dedup set (val + test splits)")
     p.add_argument("--model", default="news")
-    p.add_argument("--preset", default="small-photos", help="the model's preset (fine-tuning needs it)")
+    p.add_argument("--preset", help="the model's preset (default: the one its manifest names)")
     p.add_argument("--reviews", type=int, default=300, help="decisions the reviewer works through")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (stage 2)")
     p.add_argument("--workdir", type=Path, help="stack logs, labels, run, model (default: a temporary folder)")
@@ -190,7 +190,8 @@ def main() -> int:
     calibrated = workdir / "recalibrated"
     streamed = stream_and_review(args, workdir / "stack", labels)
     print(json.dumps(streamed, indent=1))
-    clippings_cli("train", "--labels", str(labels), "--init", args.model, "--preset", args.preset, "--out", str(run),
+    preset = ["--preset", args.preset] if args.preset else []
+    clippings_cli("train", "--labels", str(labels), "--init", args.model, *preset, "--out", str(run),
                   "--stage1-epochs", "0", "--stage2-epochs", str(args.epochs), "--device", "cpu")
     clippings_cli("export", str(run), "--out", str(model))
     # The served model, its decision tuned again on the labels (train and val: it never trained

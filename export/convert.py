@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from clippings.errors import ExportError
-from clippings.models.config import ModelConfig
+from clippings.models.config import PRESETS, ModelConfig
 from clippings.runtime.manifest import Manifest, Parity, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.preprocess import HASHED_TOKENIZERS
@@ -61,6 +61,7 @@ def convert(
         ],
         outputs=OUTPUTS,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        preset=cfg.name if cfg.name in PRESETS else "",
     )
     if "int8" in variants:
         _int8(out_dir, manifest, images, texts)

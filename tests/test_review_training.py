@@ -64,7 +64,7 @@ def test_reviewed_labels_fine_tune_the_shipped_model(review_engine, reviewer, re
     assert ds.split("train") and ds.split("val") and ds.split("test")
 
     run, model = tmp_path / "run", tmp_path / "model"
-    assert main(["train", "--labels", str(labels), "--init", "news", "--preset", "small-photos", "--out", str(run),
+    assert main(["train", "--labels", str(labels), "--init", "news", "--out", str(run),
                  "--stage1-epochs", "0", "--stage2-epochs", "1", "--classes-per-batch", "4", "--instances", "2",
                  "--threads", "1", "--device", "cpu"]) == 0
     ckpt = torch.load(run / "best.pt", weights_only=False)
@@ -73,6 +73,7 @@ def test_reviewed_labels_fine_tune_the_shipped_model(review_engine, reviewer, re
     manifest = json.loads((model / "manifest.json").read_text())
     shipped = json.loads((sample_feed.parent / "models" / "news" / "manifest.json").read_text())
     assert manifest["version"] != shipped["version"] and manifest["image_weight"] is not None
+    assert manifest["preset"] == shipped["preset"] == "hybrid-photos"  # no --preset: the one news was trained with
 
     capsys.readouterr()
     for name in ("news", str(model)):  # before and after, on the labels' test split (thresholds tuned on val)

@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", type=Path, help="validation dataset folder (link or dedup); chooses the best checkpoint")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints")
     p.add_argument("--preset", help="model preset: reader-crops (a pretrained line reader; what jp-firms ships), "
-                   "small-crops, small-photos (what news ships), long-photos, bag-photos or hybrid-photos (default: chosen "
-                   "from the images in --data: "
-                   "small-crops for text crops, small-photos for photos)")
+                   "small-crops, small-photos, long-photos, bag-photos or hybrid-photos (what news ships) (default: "
+                   "the one an exported --init model was trained with, else chosen from the images in --data: "
+                   "small-crops for text crops, hybrid-photos for photos)")
     p.add_argument("--hf-clip", type=Path, metavar="DIR",
                    help="start from a local Hugging Face CLIPModel folder instead of a small preset")
     p.add_argument("--mode", choices=["supervised", "self-supervised"], default="supervised",
@@ -67,9 +67,12 @@ def _model_config(args: argparse.Namespace, records) -> "ModelConfig":
 
         model_cfg = hf_clip_config(args.hf_clip)
     else:
-        name = args.preset or infer_preset(records)
-        if not args.preset:
+        name = args.preset or _init_preset(args.init)
+        if not name:
+            name = infer_preset(records)
             log.info("preset=%s (chosen from the images in --data; --preset overrides)", name)
+        elif not args.preset:
+            log.info("preset=%s (the one %s was trained with; --preset overrides)", name, args.init)
         model_cfg = preset(name)
     if args.image_weight is not None:
         if not 0.0 <= args.image_weight <= 1.0:
@@ -83,6 +86,17 @@ def _model_config(args: argparse.Namespace, records) -> "ModelConfig":
         if exported is not None:  # fine-tuning a served model: pool as it was served
             model_cfg = dataclasses.replace(model_cfg, image_weight=Manifest.load(exported).image_weight)
     return model_cfg
+
+
+def _init_preset(init: Path | None) -> str:
+    """The preset an exported model given to --init was trained with ("" when unknown)."""
+    if init is None:
+        return ""
+    from clippings.runtime.manifest import Manifest
+    from clippings.training.loop import exported_model_dir
+
+    exported = exported_model_dir(init)
+    return Manifest.load(exported).preset if exported is not None else ""
 
 
 def _frozen_trunk(model_cfg: "ModelConfig", threads: int):

@@ -59,6 +59,9 @@ class Manifest(BaseModel):
     # `clippings calibrate`: the labelled sets the decision was tuned on again (the graphs are
     # those of the export; version changes with the decision).
     calibrated_on: list[str] = []
+    # The `clippings train --preset` it was trained with ("" for a Hugging Face CLIP folder):
+    # fine-tuning it with `--init` builds that preset unless told otherwise.
+    preset: str = ""
 
     @classmethod
     def load(cls, model_dir: Path) -> "Manifest":
@@ -74,8 +77,9 @@ class Manifest(BaseModel):
 
     def save(self, model_dir: Path) -> None:
         fields = self.model_dump()
-        if not fields["calibrated_on"]:  # an export's own decision: its manifest reads as before
-            del fields["calibrated_on"]
+        for key in ("calibrated_on", "preset"):  # unset: the manifest reads as it did before the key
+            if not fields[key]:
+                del fields[key]
         (Path(model_dir) / MANIFEST_NAME).write_text(
             json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

@@ -1,0 +1,123 @@
+"""Selects the demo's sample feed (clippings/assets/sample_feed) from a pool of the generator's
+news clippings: clear-cut wire-service reprints only, as judged by a model's embeddings.
+
+    clippings synth news POOL --task dedup --entities 80 --seed 4
+    python scripts/make_sample_feed.py POOL --model news --out clippings/assets/sample_feed
+
+The feed shows the mechanics of the stream, not the model's error rate, so a story is kept
+only when its reprints are joined to each other by links of cosine >= --within (the weakest
+edge of the story's maximum spanning tree) and each of them has cosine < --across to every
+other story's reprints. Stories are taken in pool order while they fit in --records
+clippings (one that would overflow is passed over), then
+shuffled with random.Random(0) so that duplicates do not arrive side by side. A retrained
+model needs the selection redone: it decides what "clear-cut" means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from clippings.data.dataset import load_dataset, prepare_output_dir
+from clippings.evaluation.evaluate import towers
+from clippings.runtime.onnx_model import OnnxEmbedder, pool
+
+REPRINTS = ("wire", "truncated")  # meta.jsonl `variant`: the same photo and caption printed again
+
+
+def weakest_spanning_edge(sim: np.ndarray) -> float:
+    """The smallest edge of the maximum spanning tree over a similarity matrix (Prim's
+    algorithm): the weakest link single linkage needs to join the whole group; 1 for one record."""
+    n = len(sim)
+    if n < 2:
+        return 1.0
+    joined = np.zeros(n, bool)
+    joined[0] = True
+    best = sim[0].copy()
+    weakest = 1.0
+    for _ in range(n - 1):
+        j = int(np.argmax(np.where(joined, -np.inf, best)))
+        weakest = min(weakest, float(best[j]))
+        joined[j] = True
+        best = np.maximum(best, sim[j])
+    return weakest
+
+
+def clear_cut_stories(entities: list[str], vectors: np.ndarray, within: float, across: float) -> list[str]:
+    """Stories, in first-seen order, whose reprints pass both cuts (see the module doc)."""
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(entities):
+        members[e].append(i)
+    sim = vectors @ vectors.T
+    ent = np.asarray(entities, dtype=object)
+    kept = []
+    for e, idx in members.items():
+        others = np.flatnonzero(ent != e)
+        if others.size and sim[np.ix_(idx, others)].max() >= across:
+            continue
+        if weakest_spanning_edge(sim[np.ix_(idx, idx)]) >= within:
+            kept.append(e)
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("pool", type=Path, help="a `clippings synth news --task dedup` folder")
+    p.add_argument("--model", default="news", help="shipped model name or exported model folder")
+    p.add_argument("--image-weight", type=float, default=None, help="default: the manifest's")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--records", type=int, default=44)
+    p.add_argument("--within", type=float, default=0.90)
+    p.add_argument("--across", type=float, default=0.80)
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+
+    ds = load_dataset(args.pool)
+    meta = {m["id"]: m for m in map(json.loads, (args.pool / "meta.jsonl").read_text().splitlines())}
+    records = [r for r in ds.records if meta.get(r.id, {}).get("variant") in REPRINTS]
+    if not records:
+        sys.exit(f"{args.pool}: no wire or truncated reprints in meta.jsonl")
+    emb = OnnxEmbedder(args.model)
+    w = emb.image_weight if args.image_weight is None else args.image_weight
+    vectors = pool(*towers(emb, records), w)
+    entities = [r.entity for r in records]
+
+    chosen: list[str] = []
+    for story in clear_cut_stories(entities, vectors, args.within, args.across):
+        size = entities.count(story)
+        if len(chosen) + size <= args.records:  # a story too big to fit is passed over, not cut
+            chosen += [r.id for r in records if r.entity == story]
+    if len(chosen) < args.records:
+        print(f"only {len(chosen)} clippings pass the cuts (asked for {args.records})", file=sys.stderr)
+    random.Random(0).shuffle(chosen)
+
+    out = prepare_output_dir(args.out, ("records.jsonl", "meta.jsonl", "images"), args.overwrite)
+    by_id = {r.id: r for r in records}
+    raw = {json.loads(line)["id"]: line for line in (args.pool / "records.jsonl").read_text().splitlines()}
+    with open(out / "records.jsonl", "w") as rec, open(out / "meta.jsonl", "w") as met:
+        for rid in chosen:
+            src = by_id[rid].image
+            shutil.copyfile(src, out / "images" / src.name)
+            rec.write(raw[rid] + "\n")
+            met.write(json.dumps(meta[rid]) + "\n")
+    sel = vectors[[records.index(by_id[i]) for i in chosen]]
+    ent = np.asarray([by_id[i].entity for i in chosen], dtype=object)
+    same = ent[:, None] == ent[None, :]
+    sim = sel @ sel.T
+    np.fill_diagonal(same, False)
+    stories = len(set(ent))
+    print(f"{out}: {len(chosen)} clippings, {stories} stories, {len(chosen) - stories} duplicates; "
+          f"weakest within-story link {min(weakest_spanning_edge(sim[np.ix_(m, m)]) for m in (np.flatnonzero(ent == e) for e in set(ent))):.3f}, "
+          f"strongest cross-story similarity {sim[~same & ~np.eye(len(ent), dtype=bool)].max():.3f} (w {w})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
