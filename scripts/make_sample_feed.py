@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from clippings.data.dataset import load_dataset, prepare_output_dir
+from clippings.errors import ClippingsError
 from clippings.evaluation.evaluate import towers
 from clippings.runtime.onnx_model import OnnxEmbedder, pool
 
@@ -67,6 +68,17 @@ def clear_cut_stories(entities: list[str], vectors: np.ndarray, within: float, a
     return kept
 
 
+def describe(vectors: np.ndarray, entities: list[str]) -> str:
+    """The selection's margins: its weakest within-story link and strongest cross-story cosine."""
+    ent = np.asarray(entities, dtype=object)
+    sim = vectors @ vectors.T
+    other = ent[:, None] != ent[None, :]
+    weakest = min(weakest_spanning_edge(sim[np.ix_(m, m)]) for m in (np.flatnonzero(ent == e) for e in set(entities)))
+    stories = len(set(entities))
+    return (f"{len(entities)} clippings, {stories} stories, {len(entities) - stories} duplicates; weakest "
+            f"within-story link {weakest:.3f}, strongest cross-story similarity {sim[other].max():.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("pool", type=Path, help="a `clippings synth news --task dedup` folder")
@@ -98,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"only {len(chosen)} clippings pass the cuts (asked for {args.records})", file=sys.stderr)
     random.Random(0).shuffle(chosen)
 
-    out = prepare_output_dir(args.out, ("records.jsonl", "meta.jsonl", "images"), args.overwrite)
+    try:
+        out = prepare_output_dir(args.out, ("records.jsonl", "meta.jsonl", "images"), args.overwrite)
+    except ClippingsError as exc:
+        sys.exit(str(exc))
     by_id = {r.id: r for r in records}
     raw = {json.loads(line)["id"]: line for line in (args.pool / "records.jsonl").read_text().splitlines()}
     with open(out / "records.jsonl", "w") as rec, open(out / "meta.jsonl", "w") as met:
@@ -107,15 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(src, out / "images" / src.name)
             rec.write(raw[rid] + "\n")
             met.write(json.dumps(meta[rid]) + "\n")
-    sel = vectors[[records.index(by_id[i]) for i in chosen]]
-    ent = np.asarray([by_id[i].entity for i in chosen], dtype=object)
-    same = ent[:, None] == ent[None, :]
-    sim = sel @ sel.T
-    np.fill_diagonal(same, False)
-    stories = len(set(ent))
-    print(f"{out}: {len(chosen)} clippings, {stories} stories, {len(chosen) - stories} duplicates; "
-          f"weakest within-story link {min(weakest_spanning_edge(sim[np.ix_(m, m)]) for m in (np.flatnonzero(ent == e) for e in set(ent))):.3f}, "
-          f"strongest cross-story similarity {sim[~same & ~np.eye(len(ent), dtype=bool)].max():.3f} (w {w})")
+    at = {r.id: i for i, r in enumerate(records)}
+    print(f"{out}: {describe(vectors[[at[i] for i in chosen]], [by_id[i].entity for i in chosen])} (w {w})")
     return 0
 
 
