@@ -44,15 +44,10 @@ def link_decision_accuracy(
 ) -> float:
     """Share of all queries decided right at a given "no match" cut: linked to their entity, or
     linked to nothing when their entity is not in the corpus."""
-    splits_a = np.asarray(splits)
-    c_idx, q_idx = np.flatnonzero(splits_a == "corpus"), np.flatnonzero(splits_a == "query")
-    nn_idx, nn_sim = top1(vectors[q_idx], vectors[c_idx])
-    known = {entities[i] for i in c_idx if entities[i] is not None}
-    right = [
-        (sim >= threshold and entities[c_idx[j]] == entities[q]) or (sim < threshold and entities[q] not in known)
-        for j, sim, q in zip(nn_idx, nn_sim, q_idx)
-    ]
-    return float(np.mean(right)) if right else 0.0
+    q = _query_outcomes(vectors, splits, entities)
+    linked = q["best"] >= threshold
+    right = (linked & q["correct"]) | (~linked & ~q["in_corpus"])
+    return float(np.mean(right)) if len(right) else 0.0
 
 
 def dedup_scores(
