@@ -13,6 +13,11 @@ first): a duplicate of the wrong entity is rejected (into an earlier clipping of
 when there is one), a new entity that has an earlier clipping is merged with it, anything else
 is confirmed. The linker applies the corrections; the labels are what `clippings labels export`
 writes; training is `clippings train --labels ... --init MODEL`. Prints and writes JSON.
+
+The export splits by a hash of the entity (about 70/15/15), so a few reviews may leave the val or
+the test split empty, and nothing could be trained or scored; the bench then splits the labels'
+entities again in the same hash order with at least one entity in each split, and says so
+(`resplit` in the summary).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
@@ -121,6 +127,28 @@ def wait_applied(stack, engine, expected: int, timeout_s: float = 300) -> dict[s
     return {"recorded": recorded, "events": events}
 
 
+def resplit(labels: Path) -> dict[str, int] | None:
+    """Give every split of an exported labels set at least one entity, keeping the export's hash
+    order of entities -> the new records per split, None when the export's splits stand."""
+    from clippings.review.labels import split_bucket
+
+    path = labels / "records.jsonl"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if {"train", "val", "test"} <= {r["split"] for r in records}:
+        return None
+    entities = sorted({r["entity"] for r in records}, key=lambda e: (split_bucket(e), e))
+    if len(entities) < 3:
+        raise RuntimeError(f"{labels}: {len(entities)} entities reviewed, too few for train, val and test; "
+                           "give more --reviews")
+    n = len(entities)
+    n_val = n_test = max(1, round(0.15 * n))
+    split = {e: "train" if i < n - n_val - n_test else "val" if i < n - n_test else "test"
+             for i, e in enumerate(entities)}
+    path.write_text("".join(json.dumps(r | {"split": split[r["entity"]]}, ensure_ascii=False) + "\n"
+                            for r in records), encoding="utf-8")
+    return dict(sorted(Counter(split[r["entity"]] for r in records).items()))
+
+
 def clippings_cli(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "clippings.cli", *args], capture_output=True, text=True)
     if done.returncode != 0:
@@ -164,6 +192,8 @@ def stream_and_review(args, workdir: Path, labels: Path) -> dict:
         applied = wait_applied(stack, engine, sum(actions.values()))
         summary = export_labels(engine.url.render_as_string(hide_password=False), labels, [args.dataset])
         engine.dispose()
+    splits = resplit(labels)
+    summary |= {"resplit": splits is not None, "splits": splits or summary["splits"]}
     return {"linked": len(tally.events), "actions": actions, "applied_by_linker": applied, "labels": summary}
 
 

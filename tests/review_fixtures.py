@@ -192,14 +192,24 @@ def browser_login(driver, base_url: str, password: str = PASSWORD, reviewer: str
     driver.find_element(By.ID, "password").send_keys(password)
     # The next page (the list, or the login page again with its message) must have replaced this
     # one: a page asked for before that would be asked for without the session.
-    click_through(driver, driver.find_element(By.ID, "login"))
+    click_through(driver, By.ID, "login")
 
 
-def click_through(driver, element) -> None:
-    """Click a form's button and wait until the page it posts to has replaced this one: a
-    find_element right after a bare click() may still search the old page."""
+def click_through(driver, by: str, value: str) -> None:
+    """Find a form's button, click it and wait until the page it posts to has replaced this one:
+    a find_element right after a bare click() may still search the old page. The button is
+    found again when the page changed under it before the click (Chrome then refuses the click:
+    the node no longer belongs to the document), so the click happens exactly once."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    element.click()
+    for attempt in range(3):
+        element = WebDriverWait(driver, 30).until(expected_conditions.element_to_be_clickable((by, value)))
+        try:
+            element.click()
+            break
+        except (StaleElementReferenceException, WebDriverException) as exc:
+            if attempt == 2 or ("stale" not in str(exc).lower() and "does not belong" not in str(exc)):
+                raise
     WebDriverWait(driver, 30).until(expected_conditions.staleness_of(element))

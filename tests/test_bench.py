@@ -100,11 +100,30 @@ def test_review_labels_bench(tmp_path, redis_url, sample_feed):
     assert summary["linked"] == 44 and sum(summary["actions"].values()) == 10
     assert summary["applied_by_linker"]["recorded"] == 10  # the linker recorded every correction
     assert summary["labels"]["corrections"] == 10
+    assert set(summary["labels"]["splits"]) == {"train", "val", "test"}  # something to train, choose and score on
     assert [r["model"] for r in data["results"]] == ["news", "fine-tuned on the labels", "recalibrated on the labels"]
     recalibrated = json.loads((tmp_path / "work" / "recalibrated" / "manifest.json").read_text())
     assert recalibrated["calibrated_on"] == [str(tmp_path / "work" / "labels")]
     for row in data["results"]:
         assert 0.0 <= row["clippings"] <= 1.0 and row["n"] == summary["labels"]["splits"]["test"]
+
+
+def test_review_labels_resplit_gives_every_split_an_entity(tmp_path):
+    """Ten reviews name about five entities; a 70/15/15 hash split often leaves val or test empty."""
+    from bench.review_labels import resplit
+    from clippings.review.labels import split_of
+
+    entities = [e for e in (f"e{i}" for i in range(40)) if split_of(e) == "train"][:5]
+    records = [{"id": f"{e}-{k}", "image": None, "text": "x", "entity": e, "split": "train"}
+               for e in entities for k in range(2)]
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert resplit(tmp_path) == {"train": 6, "val": 2, "test": 2}
+    after = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    by_entity = {}
+    for r in after:
+        by_entity.setdefault(r["entity"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_entity.values())  # an entity's clippings stay in one split
+    assert resplit(tmp_path) is None  # every split has an entity now: left as it is
 
 
 def test_capacity_model_reads_the_committed_figures(tmp_path):

@@ -62,7 +62,7 @@ def test_reject_a_duplicate_through_the_page_on_the_live_stack(
     browser.get(f"{server.url}decision/{cid}")
     assert browser.find_element(By.ID, "clipping-id").text == cid
     save_screenshot(browser, SCREENSHOT or tmp_path / "review.png")
-    click_through(browser, browser.find_element(By.ID, "reject"))
+    click_through(browser, By.ID, "reject")
     assert "stored and published" in browser.find_element(By.CSS_SELECTOR, ".flash").text
 
     with review_engine.connect() as conn:
@@ -121,7 +121,7 @@ def test_the_browser_refuses_a_wrong_password_a_forged_post_and_a_caption_s_html
 
     # A form posted without its token (as a forged cross-site form would be) is refused.
     browser.execute_script("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
-    click_through(browser, browser.find_element(By.ID, "confirm"))
+    click_through(browser, By.ID, "confirm")
     assert "Form expired or forged" in browser.page_source and "CSRF" in browser.page_source
     with review_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM corrections")).scalar() == 0

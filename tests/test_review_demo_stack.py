@@ -46,7 +46,7 @@ def test_reject_on_the_demo_stack(browser, redis_url, news_model, sample_feed, t
 
         browser_login(browser, stack.review.url, password=password)
         browser.get(f"{stack.review.url}decision/{cid}")
-        click_through(browser, browser.find_element(By.ID, "reject"))
+        click_through(browser, By.ID, "reject")
         assert "stored and published" in browser.find_element(By.CSS_SELECTOR, ".flash").text
 
         with db.connect() as conn:

@@ -33,8 +33,12 @@ class NoReviewedClippings(ClippingsError):
     """There is nothing to export: no correction names a clipping the database knows."""
 
 
+def split_bucket(entity: str) -> int:
+    return int.from_bytes(hashlib.sha256(entity.encode("utf-8")).digest()[:8], "big") % 100
+
+
 def split_of(entity: str) -> str:
-    bucket = int.from_bytes(hashlib.sha256(entity.encode("utf-8")).digest()[:8], "big") % 100
+    bucket = split_bucket(entity)
     return "train" if bucket < 70 else "val" if bucket < 85 else "test"
 
 
