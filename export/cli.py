@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--splits", type=lambda s: [x for x in s.split(",") if x], metavar="SPLIT[,SPLIT]",
                    help="dedup sets: the splits to tune on (default: all but test and train; a labels export's "
                         "train split is fair for a model that was not fine-tuned on it: --splits train,val)")
+    c.add_argument("--text-evidence", action="store_true",
+                   help="also weigh the captions' character pairs into the served vector, at the weight (0 to "
+                        "0.6) that scores best on the sets: string similarity beside the model's, for feeds "
+                        "whose OCR the model has not learned (docs/model.md, \"Text evidence\")")
     c.set_defaults(func=run_calibrate)
 
 
@@ -63,9 +67,11 @@ def run(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from clippings.export.recalibrate import recalibrate
 
-    m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold, args.splits)
+    m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold, args.splits,
+                           text_evidence=args.text_evidence)
     scores = " ".join(f"{k}={v:.3f}" for k, v in tuned.items() if k.startswith("val_"))
-    print(f"calibrated {m.name} version {m.version} to {args.out}: image_weight={m.image_weight} "
+    evidence = f" text_evidence={m.text_evidence['weight']}" if m.text_evidence else ""
+    print(f"calibrated {m.name} version {m.version} to {args.out}: image_weight={m.image_weight}{evidence} "
           f"thresholds={m.thresholds} ({scores})")
     return 0
 

@@ -5,6 +5,8 @@ score over the given sets (scoring.tune_serving_sets) and written into a new man
 version changes with them: w changes the served vectors, and a linker must never mix vectors
 pooled two ways under one version. No PyTorch and no checkpoint: what a shipped model ships
 is enough, e.g. to fit it to a feed from the review page's labels (`clippings labels export`).
+With --text-evidence the caption's character pairs may join the served vector too
+(runtime/text_evidence.py), at the weight that scores best over the sets.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.errors import ConfigError, DatasetError
 from clippings.evaluation.evaluate import towers
 from clippings.evaluation.scoring import TowerSet, tune_serving_sets
-from clippings.runtime.manifest import Manifest
+from clippings.runtime.manifest import Manifest, TextEvidence
 from clippings.runtime.onnx_model import OnnxEmbedder
+from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +51,32 @@ def tuning_records(ds: Dataset, splits: Sequence[str] | None = None) -> list[Rec
     return labelled
 
 
+# The text evidence's weights tried by --text-evidence (0: none; runtime/text_evidence.py).
+TEXT_WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+
 def tower_set(emb: OnnxEmbedder, records: Sequence[Record]) -> TowerSet:
-    return TowerSet(*towers(emb, records), [r.split for r in records], [r.entity for r in records])
+    return TowerSet(*towers(emb, records), [r.split for r in records], [r.entity for r in records],
+                    [r.text or "" for r in records])
 
 
-def calibrated_version(base: str, image_weight: float, link: float, dedup: float) -> str:
+def calibrated_version(base: str, image_weight: float, link: float, dedup: float,
+                       text_evidence: TextEvidence | None = None) -> str:
     key = f"{base}|w={image_weight:.4f}|link={link:.4f}|dedup={dedup:.4f}"
+    if text_evidence is not None:  # absent: the versions of decisions without it stay as they were
+        key += f"|text={text_evidence['weight']:.4f}x{text_evidence['dim']}"
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def recalibrate(
     model: str | Path, data_dirs: Sequence[Path], out_dir: Path,
     link_threshold: float | None = None, dedup_threshold: float | None = None, splits: Sequence[str] | None = None,
+    text_evidence: bool = False,
 ) -> tuple[Manifest, dict]:
-    """-> (the new manifest, written with the graphs to out_dir; the tuning scores)."""
+    """-> (the new manifest, written with the graphs to out_dir; the tuning scores).
+
+    text_evidence: also choose the weight of the caption's character pairs in the served vector
+    (TEXT_WEIGHT_GRID, 0 among them); without it a model that has text evidence keeps its weight."""
     if not data_dirs:
         raise ConfigError("give at least one labelled set with --data")
     emb = OnnxEmbedder(model, providers=["CPUExecutionProvider"])
@@ -72,16 +87,21 @@ def recalibrate(
         records = tuning_records(load_dataset(d), splits)
         log.info("calibration set %s: %d labelled records", d, len(records))
         sets.append(tower_set(emb, records))
+    base = emb.manifest
+    had = base.text_evidence
+    weights = TEXT_WEIGHT_GRID if text_evidence else (had["weight"] if had else 0.0,)
+    dim = had["dim"] if had else TEXT_DIM
     try:
-        tuned = tune_serving_sets(sets)
+        tuned = tune_serving_sets(sets, weights, dim)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     link = link_threshold if link_threshold is not None else tuned["link"]
     dedup = dedup_threshold if dedup_threshold is not None else tuned["dedup"]
-    base = emb.manifest
+    evidence: TextEvidence | None = {"weight": tuned["text_weight"], "dim": dim} if tuned["text_weight"] else None
     manifest = base.model_copy(update={
         "image_weight": tuned["image_weight"], "thresholds": {"link": link, "dedup": dedup},
-        "version": calibrated_version(base.version, tuned["image_weight"], link, dedup),
+        "text_evidence": evidence,
+        "version": calibrated_version(base.version, tuned["image_weight"], link, dedup, evidence),
         "calibrated_on": [str(d) for d in data_dirs],
     })
     staging = out_dir.parent / f".{out_dir.name}.partial"

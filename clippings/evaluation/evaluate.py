@@ -13,7 +13,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from clippings.evaluation.baselines import STRING_METHODS
 from clippings.data.dataset import Dataset, Record
-from clippings.runtime.onnx_model import OnnxEmbedder, pool
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.onnx_model import OnnxEmbedder, pool, served_vectors
 from clippings.errors import DatasetError
 from clippings.evaluation.plots import plot_dedup_scores, plot_link_scores
 from clippings.evaluation.linking import (
@@ -48,31 +49,34 @@ def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to:
     "no match" threshold (what the linker uses) instead of the one tuned on this set."""
     records = ds.split("corpus", "query")
     img, txt, ip, tp = towers(emb, records)
+    texts = [r.text or "" for r in records]
     splits = [r.split for r in records]
     entities = [r.entity for r in records]
+    vectors = {"clippings": emb.served(img, txt, ip, tp, texts), "embedding_only": pool(img, txt, ip, tp, emb.image_weight),
+               "image_only": pool(img, txt, ip, tp, 1.0), "text_only": pool(img, txt, ip, tp, 0.0)}
     metrics = {}
     for name, w in (("clippings", emb.image_weight), ("image_only", 1.0), ("text_only", 0.0)):
-        s = link_scores(pool(img, txt, ip, tp, w), splits, entities)
+        s = link_scores(vectors[name], splits, entities)
         metrics[name] = {"top1": s["top1"], "threshold": s["threshold"], "image_weight": w,
                          "decision_accuracy": s["decision_accuracy"]}
     if served:
         served_link = emb.manifest.thresholds["link"]
-        accuracy = link_decision_accuracy(pool(img, txt, ip, tp, emb.image_weight), splits, entities, served_link)
+        accuracy = link_decision_accuracy(vectors["clippings"], splits, entities, served_link)
         metrics["clippings"].update(threshold=served_link, decision_accuracy=accuracy, thresholds="manifest")
-    # The linker decides on the pooled cosine alone (no string features), so the embedding's
-    # own score is the decision's.
-    metrics["embedding_only"] = {"top1": metrics["clippings"]["top1"], "image_weight": emb.image_weight}
+    # The model's pooled cosine alone; without text evidence it is what the linker decides on.
+    metrics["embedding_only"] = {"top1": link_scores(vectors["embedding_only"], splits, entities)["top1"],
+                                 "image_weight": emb.image_weight}
     strings = _string_link(records)
     metrics["levenshtein"] = strings["levenshtein"]
     metrics["jaccard"] = {"top1": max(strings["jaccard_char"]["top1"], strings["jaccard_word"]["top1"]),
                           "char_bigram_top1": strings["jaccard_char"]["top1"],
                           "word_top1": strings["jaccard_word"]["top1"]}
     if plot_to is not None:
-        plot_link_scores(pool(img, txt, ip, tp, emb.image_weight), splits, entities,
-                         metrics["clippings"]["threshold"], plot_to)
+        plot_link_scores(vectors["clippings"], splits, entities, metrics["clippings"]["threshold"], plot_to)
     split_a = np.asarray(splits)
     partial = missing_modality(img, txt, ip, tp, entities, emb.image_weight, metrics["clippings"]["threshold"],
-                               queries=np.flatnonzero(split_a == "query"), targets=np.flatnonzero(split_a == "corpus"))
+                               queries=np.flatnonzero(split_a == "query"), targets=np.flatnonzero(split_a == "corpus"),
+                               texts=texts, manifest=emb.manifest)
     return {"task": "link", "n": s["n"], "metrics": metrics, "missing_modality": partial}
 
 
@@ -84,36 +88,53 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
     if not val:
         raise DatasetError(f"{ds.root}: a dedup dataset needs a 'val' split to tune the threshold on")
     t_towers = towers(emb, test)
-    result = dedup_report(towers(emb, val), t_towers, val, test)
+    t_texts = [r.text or "" for r in test]
+    result = dedup_report(towers(emb, val), t_towers, val, test, emb.manifest)
     t_ent = [r.entity for r in test]
     if served:
         w, cut = emb.image_weight, emb.manifest.thresholds["dedup"]
-        ari = adjusted_rand_score(labels_of(t_ent), single_linkage(pool(*t_towers, w), cut))
+        ari = adjusted_rand_score(labels_of(t_ent), single_linkage(emb.served(*t_towers, t_texts), cut))
         result["metrics"]["clippings"] = {"ari": float(ari), "threshold": cut, "image_weight": w,
                                           "thresholds": "manifest"}
     chosen = result["metrics"]["clippings"]
-    result["missing_modality"] = missing_modality(*t_towers, t_ent, chosen["image_weight"], chosen["threshold"])
-    result["metrics"]["embedding_only"] = {"ari": chosen["ari"], "image_weight": chosen["image_weight"]}  # cosine alone decides
+    result["missing_modality"] = missing_modality(*t_towers, t_ent, chosen["image_weight"], chosen["threshold"],
+                                                  texts=t_texts, manifest=emb.manifest)
+    if emb.manifest.text_evidence is None:  # the linker decides on the model's pooled cosine alone
+        result["metrics"]["embedding_only"] = {"ari": chosen["ari"], "image_weight": chosen["image_weight"]}
     if plot_to is not None:
-        plot_dedup_scores(pool(*t_towers, chosen["image_weight"]), t_ent, chosen["threshold"], plot_to)
+        plot_dedup_scores(emb.served(*t_towers, t_texts, chosen["image_weight"]), t_ent, chosen["threshold"], plot_to)
     return result
 
 
 Towers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # image_emb, text_emb, image_present, text_present
 
 
-def dedup_report(v_towers: Towers, t_towers: Towers, val: Sequence[Record], test: Sequence[Record]) -> dict:
-    """Every method's ARI on test, each at the threshold (and w) that maximised ARI on val."""
+def dedup_report(v_towers: Towers, t_towers: Towers, val: Sequence[Record], test: Sequence[Record],
+                 manifest: Manifest | None = None) -> dict:
+    """Every method's ARI on test, each at the threshold (and w) that maximised ARI on val.
+    "clippings" is the served vectors (the manifest's text evidence, if any, at its weight);
+    with text evidence, "embedding_only" is the model's pooled vectors alone, tuned the same way."""
     v_ent, t_ent = [r.entity for r in val], [r.entity for r in test]
+    v_texts, t_texts = [r.text or "" for r in val], [r.text or "" for r in test]
     truth = labels_of(t_ent)
 
-    def score(w: float) -> dict:
-        s = dedup_scores(pool(*v_towers, w), v_ent, pool(*t_towers, w), t_ent)
+    def vectors(tw: Towers, texts: list[str], w: float, evidence: bool) -> np.ndarray:
+        pooled = pool(*tw, w)
+        return served_vectors(pooled, texts, manifest) if evidence and manifest is not None else pooled
+
+    def score(w: float, evidence: bool = False) -> dict:
+        s = dedup_scores(vectors(v_towers, v_texts, w, evidence), v_ent, vectors(t_towers, t_texts, w, evidence), t_ent)
         return {"ari": s["ari"], "threshold": s["threshold"], "image_weight": w, "val_ari": s["val_ari"]}
 
-    # w is tuned on val alone; test is scored once, at the chosen (w, threshold).
-    best_w, _ = grid_search(WEIGHT_GRID, lambda w: tune_dedup_threshold(pool(*v_towers, float(w)), v_ent)[1])
-    metrics = {"clippings": score(best_w), "image_only": score(1.0), "text_only": score(0.0)}
+    def tuned(evidence: bool) -> dict:
+        # w is tuned on val alone; test is scored once, at the chosen (w, threshold).
+        best_w, _ = grid_search(WEIGHT_GRID, lambda w: tune_dedup_threshold(vectors(v_towers, v_texts, float(w), evidence),
+                                                                            v_ent)[1])
+        return score(best_w, evidence)
+
+    metrics = {"clippings": tuned(True), "image_only": score(1.0), "text_only": score(0.0)}
+    if manifest is not None and manifest.text_evidence is not None:
+        metrics["embedding_only"] = tuned(False)
     for name, fn in STRING_METHODS.items():
         t, val_ari = tune_dense_threshold(fn([r.text for r in val], [r.text for r in val]), v_ent)
         ari = adjusted_rand_score(truth, cluster_dense(fn([r.text for r in test], [r.text for r in test]), t))

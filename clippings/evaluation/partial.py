@@ -14,18 +14,27 @@ from typing import Sequence
 
 import numpy as np
 
-from clippings.runtime.onnx_model import pool
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.onnx_model import pool, served_vectors
 
 
 def missing_modality(
     img: np.ndarray, txt: np.ndarray, ip: np.ndarray, tp: np.ndarray, entities: Sequence[str | None],
     image_weight: float, threshold: float, queries: np.ndarray | None = None, targets: np.ndarray | None = None,
+    texts: Sequence[str] | None = None, manifest: Manifest | None = None,
 ) -> dict:
-    """queries/targets: index arrays (default: every clipping against every other)."""
+    """queries/targets: index arrays (default: every clipping against every other). With a
+    manifest that has text evidence, the vectors are the served ones (the captions' character
+    pairs beside the pooled vector: texts needed); a photo without its caption has none."""
     n = len(entities)
     queries = np.arange(n) if queries is None else queries
     targets = np.arange(n) if targets is None else targets
-    full = pool(img, txt, ip, tp, image_weight)
+    texts = list(texts) if texts is not None else [""] * n
+
+    def served(pooled: np.ndarray, rows_texts: Sequence[str]) -> np.ndarray:
+        return pooled if manifest is None else served_vectors(pooled, rows_texts, manifest)
+
+    full = served(pool(img, txt, ip, tp, image_weight), texts)
     ent = np.asarray([e if e is not None else f"\0{i}" for i, e in enumerate(entities)], dtype=object)
     both = queries[(ip[queries] > 0) & (tp[queries] > 0)]
     same = ent[both][:, None] == ent[targets][None, :]  # (P, T): own entity
@@ -37,8 +46,9 @@ def missing_modality(
             out[name] = {"links": 0.0, "false_links": 0.0, "median_cosine_to_own": 0.0}
             out["median_cosine_to_itself"][name] = 0.0
             continue
-        part = pool(img[both], txt[both], np.full(len(both), on[0], np.float32),
-                    np.full(len(both), on[1], np.float32), image_weight)
+        part = served(pool(img[both], txt[both], np.full(len(both), on[0], np.float32),
+                           np.full(len(both), on[1], np.float32), image_weight),
+                      [texts[i] if on[1] else "" for i in both])
         sims = part @ full[targets].T  # (P, T)
         sims[targets[None, :] == both[:, None]] = -np.inf  # not against itself
         best = sims.argmax(axis=1)

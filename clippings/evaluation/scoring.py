@@ -11,9 +11,10 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from clippings.evaluation.linking import (
-    DEDUP_GRID, best_cut, dedup_curve, grid_search, labels_of, plateau, single_linkage, top1, top1_accuracy,
+    DEDUP_GRID, best_cut, dedup_curve, labels_of, plateau, single_linkage, top1, top1_accuracy,
     tune_dedup_threshold, tune_link_threshold,
 )
+from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM, with_text_evidence
 
 
 def _query_outcomes(vectors: np.ndarray, splits: Sequence[str], entities: Sequence[str | None]) -> dict:
@@ -92,6 +93,7 @@ class TowerSet:
     text_present: np.ndarray  # (N,) 0/1
     splits: Sequence[str]
     entities: Sequence[str | None]
+    texts: Sequence[str] | None = None  # the captions, for text evidence (None: not tunable with it)
 
     @property
     def task(self) -> str:
@@ -101,6 +103,14 @@ class TowerSet:
         from clippings.runtime.onnx_model import pool
 
         return pool(self.image_emb, self.text_emb, self.image_present, self.text_present, w)
+
+    def served(self, w: float, text_weight: float = 0.0, text_dim: int = TEXT_DIM) -> np.ndarray:
+        """The vectors a model pooled at w, with text evidence of weight text_weight, serves."""
+        if not text_weight:
+            return self.pooled(w)
+        if self.texts is None:
+            raise ValueError("text evidence needs the captions of the calibration set")
+        return with_text_evidence(self.pooled(w), self.texts, text_weight, text_dim)
 
 
 def tune_serving(
@@ -112,10 +122,13 @@ def tune_serving(
     return tune_serving_sets([TowerSet(image_emb, text_emb, image_present, text_present, splits, entities)])
 
 
-def tune_serving_sets(sets: Sequence[TowerSet]) -> dict:
-    """w and the two thresholds, chosen for the mean score over one or more validation sets of
-    one task: w maximises mean top-1 (linking sets; among equal top-1, the mean margin of
-    link_margin) or mean plateau ARI (dedup sets); remaining ties go to the w nearer 0.5.
+def tune_serving_sets(sets: Sequence[TowerSet], text_weights: Sequence[float] = (0.0,),
+                      text_dim: int = TEXT_DIM) -> dict:
+    """w, the text evidence's weight (one of text_weights) and the two thresholds, chosen for
+    the mean score over one or more validation sets of one task: (text weight, w) maximise
+    mean top-1 (linking sets; among equal top-1, the mean margin of link_margin) or mean
+    plateau ARI (dedup sets); remaining ties go to the earlier text weight, then to the w
+    nearer 0.5.
 
     Several sets: one feed's labelled sample beside the generator's validation set, say. A
     decision tuned on one source fits that source's balance of photo and caption evidence,
@@ -123,36 +136,49 @@ def tune_serving_sets(sets: Sequence[TowerSet]) -> dict:
     tasks = {s.task for s in sets}
     if len(tasks) != 1:
         raise ValueError("calibration sets must all be linking sets or all dedup sets")
-    order = sorted(WEIGHT_GRID, key=lambda w: abs(w - 0.5))  # grid_search keeps the first of equals
+    order = sorted(WEIGHT_GRID, key=lambda w: abs(w - 0.5))
+    candidates = [(float(lam), float(w)) for lam in text_weights for w in order]
     if tasks == {"link"}:
-        # Top-1 first; among equal top-1 (common: a few hundred queries, a coarse grid), the w
-        # that keeps each query's own entity furthest above its best other one.
-        def objective(w: float) -> float:
+        # Top-1 first; among equal top-1 (common: a few hundred queries, a coarse grid), the
+        # choice that keeps each query's own entity furthest above its best other one.
+        def objective(lam: float, w: float) -> float:
             scores = []
             for s in sets:
-                v = s.pooled(float(w))
+                v = s.served(w, lam, text_dim)
                 scores.append(link_scores(v, s.splits, s.entities)["top1"] + 1e-6 * link_margin(v, s.splits, s.entities))
             return float(np.mean(scores))
 
-        w, _ = grid_search(order, objective)
-        link, top1_mean = _link_cut(sets, w)
-        dedup_threshold, _ = _dedup_cut(sets, w)
-        return {"image_weight": w, "link": link, "dedup": dedup_threshold, "val_top1": top1_mean}
-    w, _ = grid_search(order, lambda w: _dedup_cut(sets, float(w))[1])
-    threshold, plateau = _dedup_cut(sets, w)
-    ari = np.mean([adjusted_rand_score(labels_of(s.entities), single_linkage(s.pooled(w), threshold)) for s in sets])
+        lam, w = _best(candidates, objective)
+        link, top1_mean = _link_cut(sets, w, lam, text_dim)
+        dedup_threshold, _ = _dedup_cut(sets, w, lam, text_dim)
+        return {"image_weight": w, "text_weight": lam, "link": link, "dedup": dedup_threshold, "val_top1": top1_mean}
+    lam, w = _best(candidates, lambda lam, w: _dedup_cut(sets, w, lam, text_dim)[1])
+    threshold, plateau_score = _dedup_cut(sets, w, lam, text_dim)
+    ari = np.mean([adjusted_rand_score(labels_of(s.entities), single_linkage(s.served(w, lam, text_dim), threshold))
+                   for s in sets])
     # A dedup set has no corpus: the nearest-neighbour cut is the clustering cut.
-    return {"image_weight": w, "link": threshold, "dedup": threshold, "val_ari": float(ari), "val_plateau": plateau}
+    return {"image_weight": w, "text_weight": lam, "link": threshold, "dedup": threshold, "val_ari": float(ari),
+            "val_plateau": plateau_score}
 
 
-def _dedup_cut(sets: Sequence[TowerSet], w: float) -> tuple[float, float]:
+def _best(candidates: list[tuple[float, float]], score) -> tuple[float, float]:
+    """The first (text weight, w) of the highest score."""
+    best, best_score = candidates[0], -np.inf
+    for lam, w in candidates:
+        s = float(score(lam, w))
+        if s > best_score:
+            best, best_score = (lam, w), s
+    return best
+
+
+def _dedup_cut(sets: Sequence[TowerSet], w: float, lam: float = 0.0, text_dim: int = TEXT_DIM) -> tuple[float, float]:
     """The cut on the plateau of the sets' mean ARI curve at image weight w -> (cut, plateau score)."""
-    curve = np.mean([dedup_curve(s.pooled(w), s.entities) for s in sets], axis=0)
+    curve = np.mean([dedup_curve(s.served(w, lam, text_dim), s.entities) for s in sets], axis=0)
     return best_cut(DEDUP_GRID, plateau(DEDUP_GRID, curve, SERVING_WINDOW))
 
 
-def _link_cut(sets: Sequence[TowerSet], w: float) -> tuple[float, float]:
+def _link_cut(sets: Sequence[TowerSet], w: float, lam: float = 0.0, text_dim: int = TEXT_DIM) -> tuple[float, float]:
     """The "no match" cut over every set's queries together -> (cut, mean top-1)."""
-    qs = [_query_outcomes(s.pooled(w), s.splits, s.entities) for s in sets]
+    qs = [_query_outcomes(s.served(w, lam, text_dim), s.splits, s.entities) for s in sets]
     cut, _ = tune_link_threshold(*(np.concatenate([q[k] for q in qs]) for k in ("best", "correct", "in_corpus")))
     return cut, float(np.mean([q["top1"] for q in qs]))

@@ -27,6 +27,12 @@ class Thresholds(TypedDict):
 
 
 @with_config(CLOSED)
+class TextEvidence(TypedDict):
+    weight: float  # the character-pair cosine's share in a served cosine (runtime/text_evidence.py)
+    dim: int  # hashed character-pair buckets appended to the pooled vector
+
+
+@with_config(CLOSED)
 class TensorSpec(TypedDict):
     name: str
     dtype: str
@@ -62,6 +68,14 @@ class Manifest(BaseModel):
     # The `clippings train --preset` it was trained with ("" for a Hugging Face CLIP folder):
     # fine-tuning it with `--init` builds that preset unless told otherwise.
     preset: str = ""
+    # `clippings calibrate --text-evidence`: the caption's character pairs ride in the served
+    # vector beside the pooled one (None: the served vector is the pooled one).
+    text_evidence: TextEvidence | None = None
+
+    @property
+    def served_dim(self) -> int:
+        """Length of the vectors the embedder publishes and the linker indexes."""
+        return self.embedding_dim + (self.text_evidence["dim"] if self.text_evidence else 0)
 
     @classmethod
     def load(cls, model_dir: Path) -> "Manifest":
@@ -77,7 +91,7 @@ class Manifest(BaseModel):
 
     def save(self, model_dir: Path) -> None:
         fields = self.model_dump()
-        for key in ("calibrated_on", "preset"):  # unset: the manifest reads as it did before the key
+        for key in ("calibrated_on", "preset", "text_evidence"):  # unset: the manifest reads as it did before the key
             if not fields[key]:
                 del fields[key]
         (Path(model_dir) / MANIFEST_NAME).write_text(

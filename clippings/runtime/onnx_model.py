@@ -17,6 +17,7 @@ from PIL import Image
 from clippings.errors import ModelError
 from clippings.runtime.manifest import MANIFEST_NAME, Manifest
 from clippings.runtime.preprocess import make_tokenizer, prepare_image, stack_images
+from clippings.runtime.text_evidence import with_text_evidence
 
 # Through the package, not this file's folder: an editable install and a wheel lay folders out differently.
 SHIPPED_MODELS_DIR = Path(str(files("clippings").joinpath("assets", "models")))
@@ -68,6 +69,15 @@ def pool(
     wi = (image_weight * image_present)[:, None]
     wt = ((1.0 - image_weight) * text_present)[:, None]
     return l2_normalize(wi * image_emb + wt * text_emb).astype(np.float32)
+
+
+def served_vectors(pooled: np.ndarray, texts: Sequence[str], manifest: Manifest) -> np.ndarray:
+    """Pooled vectors -> served ones: with the caption's character pairs when the manifest has
+    text evidence (runtime/text_evidence.py), else unchanged."""
+    evidence = manifest.text_evidence
+    if evidence is None:
+        return pooled
+    return with_text_evidence(pooled, texts, evidence["weight"], evidence["dim"])
 
 
 def default_providers() -> list[str]:
@@ -125,6 +135,16 @@ class OnnxEmbedder:
     def image_weight(self) -> float:
         return self.manifest.image_weight
 
+    def served(
+        self, image_emb: np.ndarray, text_emb: np.ndarray, image_present: np.ndarray, text_present: np.ndarray,
+        texts: Sequence[str], image_weight: float | None = None,
+    ) -> np.ndarray:
+        """Tower outputs -> the vectors the embedder publishes: pooled at the manifest's image
+        weight (or image_weight), with the caption's character pairs when the manifest has text
+        evidence."""
+        w = self.image_weight if image_weight is None else image_weight
+        return served_vectors(pool(image_emb, text_emb, image_present, text_present, w), texts, self.manifest)
+
     def run(self, pixels: np.ndarray, text_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Preprocessed arrays -> (image_emb, text_emb), each (N, D) with unit rows."""
         img, txt = self.session.run(
@@ -168,7 +188,5 @@ class OnnxEmbedder:
         image_weight: float | None = None,
         batch_size: int = 64,
     ) -> np.ndarray:
-        """Clippings -> pooled (N, D) float32 unit vectors."""
-        img, txt, ip, tp = self.embed_towers(images, texts, batch_size)
-        w = self.image_weight if image_weight is None else image_weight
-        return pool(img, txt, ip, tp, w)
+        """Clippings -> served (N, served_dim) float32 unit vectors (see served)."""
+        return self.served(*self.embed_towers(images, texts, batch_size), texts, image_weight)

@@ -200,13 +200,17 @@ def _word_ids(text: str, cfg: PreprocessConfig) -> np.ndarray:
                      % cfg.text_word_buckets for w in words], np.int64)
 
 
+def text_hashes(text: str) -> np.ndarray:
+    """The hash of each character of an already normalised text -> (len,) uint64."""
+    return _hash(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32))
+
+
 def tokenize_ngrams(text: str, cfg: PreprocessConfig) -> np.ndarray:
     """One string -> (text_max_len,) int64: the hashed characters, the hashed pairs of
     neighbouring characters, then the hashed words, 0-padded. A bag: order carries no meaning."""
     ids = np.zeros(cfg.text_max_len, np.int64)
     text = normalize_text(text).casefold() if cfg.casefold else normalize_text(text)
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    h = _hash(cps)
+    h = text_hashes(text)
     uni = 1 + (h % np.uint64(cfg.text_buckets - 1)).astype(np.int64)
     # A pair hashes as a 64-bit mix of both characters' hashes, so (a, b) and (b, a) differ.
     pair = (h[:-1] * np.uint64(0x9E3779B1) + h[1:]) % np.uint64(2**61 - 1)

@@ -2,7 +2,7 @@
 
 The embed step of the batch loop (kafka/loop.py): parse, one pool call to fetch, decode and
 preprocess the images, the runtime's batch assembly and one ONNX Runtime run (the same
-`OnnxEmbedder.assemble`/`run` and `pool` as eval and export), one produce loop. Bad records go
+`OnnxEmbedder.assemble`/`run`/`served` as eval and export), one produce loop. Bad records go
 to clippings.dlq with a reason in the same batch.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 from pydantic import ValidationError
 
-from clippings.runtime.onnx_model import OnnxEmbedder, pool
+from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.services.config import EmbedderSettings
 from clippings.services.embedder.images import ImageLimits, ImagePreparer
 from clippings.services.errors import RejectedEvent
@@ -98,7 +98,7 @@ class EmbedStep(Step):
         with m.step("inference"):
             image_emb, text_emb = model.run(pixels, text_ids)  # (N, D) each
         m.inference_seconds.observe(time.perf_counter() - start)
-        vectors = pool(image_emb, text_emb, image_present, text_present, model.image_weight)  # (N, D)
+        vectors = model.served(image_emb, text_emb, image_present, text_present, texts)  # (N, served_dim)
         with m.step("serialize"):
             return self._send(kept, vectors, image_present, text_present, outbox)
 

@@ -70,8 +70,8 @@ class LinkerService(BatchService):
         s, m = self.settings, self.metrics
         manifest = Manifest.load(resolve_model(s.model))
         rule = decision_rule(s, manifest)
-        new_faiss_index(manifest.embedding_dim, s.index_spec)  # a bad index_spec fails here, not mid-stream
-        configure_faiss(s.faiss_threads, s.faiss_blas_min_queries, manifest.embedding_dim)
+        new_faiss_index(manifest.served_dim, s.index_spec)  # a bad index_spec fails here, not mid-stream
+        configure_faiss(s.faiss_threads, s.faiss_blas_min_queries, manifest.served_dim)
         m.model_info.labels(manifest.name, manifest.version, "-").set(1)
         self.health.set("model", True)
         redis = RedisState.from_settings(s, on_reachable=lambda ok: self.health.set("redis", ok))
@@ -79,7 +79,7 @@ class LinkerService(BatchService):
         _check_durability(redis)
         check = LostStateCheck(redis, s.topic_embedded, m.state_lost.inc,
                                lambda ok: self.health.set("redis_state", ok), s.kafka_client_id)
-        recovery = Recovery(SnapshotStore(s.snapshot_dir), manifest.embedding_dim, s.index_spec, manifest.version,
+        recovery = Recovery(SnapshotStore(s.snapshot_dir), manifest.served_dim, s.index_spec, manifest.version,
                             s.snapshot_every_events, s.snapshot_interval_s, lambda r: m.snapshots.labels(r).inc(),
                             gpu_min_vectors=s.faiss_gpu_min_vectors if s.search == "knn" else 0,  # no GPU range search
                             growth=GrowthPolicy(s.index_grow_at, rule.threshold, s.index_recall_target, s.index_nprobe)
@@ -227,9 +227,9 @@ class LinkStep(Step):
                    f"the index holds {self.manifest.name}@{self.rule.model_version}", event.id)
             return None
         vector = event.array()
-        if event.dim != self.manifest.embedding_dim or not np.all(np.isfinite(vector)) \
+        if event.dim != self.manifest.served_dim or not np.all(np.isfinite(vector)) \
                 or abs(float(np.dot(vector, vector)) - 1.0) > 1e-3:
-            reject("vector_invalid", f"dim {event.dim} (want {self.manifest.embedding_dim}), "
+            reject("vector_invalid", f"dim {event.dim} (want {self.manifest.served_dim}), "
                    "values must be finite with unit norm", event.id)
             return None
         position = KafkaPosition(topic=msg.topic(), partition=msg.partition(), offset=msg.offset())

@@ -1,0 +1,57 @@
+"""A model with text evidence through the real broker and Redis: the embedder publishes the
+served vectors (pooled + the captions' character pairs), the linker indexes them, and its
+entities are offline single linkage of what `clippings eval` computes for the same clippings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import adjusted_rand_score
+from stream_checks import client, first_vectors, sample_events
+
+from clippings.data.dataset import load_dataset
+from clippings.evaluation.linking import single_linkage
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.onnx_model import OnnxEmbedder
+from clippings.services.linker.store import RedisState, redis_client
+from clippings.services.local.replay import publish
+from clippings.services.schemas import LinkEvent
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def text_model(news_model, tmp_path):
+    import shutil
+
+    out = tmp_path / "news-text"
+    shutil.copytree(news_model, out)
+    m = Manifest.load(out)
+    m.model_copy(update={"text_evidence": {"weight": 0.3, "dim": 256}, "version": f"{m.version}-text"}).save(out)
+    return out
+
+
+def test_linker_links_the_served_vectors_as_eval_clusters_them(run_service, topics, topic_reader, kafka_bootstrap,
+                                                              sample_feed, text_model, redis_url, redis_prefix):
+    run_service("embedder", model=str(text_model))
+    run_service("linker", model=str(text_model))
+    events, labels = sample_events(sample_feed)
+    publish(client(kafka_bootstrap, topics), events, progress=False)
+    records = topic_reader(topics.links, lambda recs: len(recs) >= len(labels), 120)
+    decided = [LinkEvent.model_validate_json(m.value()) for m in records]
+    assert {d.id for d in decided} == set(labels)
+
+    emb = OnnxEmbedder(text_model)
+    ds = load_dataset(sample_feed)
+    offline = emb.embed([Image.open(r.image) if r.image else None for r in ds.records], [r.text for r in ds.records])
+    assert offline.shape[1] == emb.manifest.embedding_dim + 256
+    streamed = first_vectors(topic_reader(topics.embedded, lambda recs: len(recs) >= len(labels)))
+    assert np.einsum("nd,nd->n", offline, np.stack([streamed[r.id] for r in ds.records])).min() > 0.999
+
+    cut = emb.manifest.thresholds["dedup"]
+    entities = RedisState(redis_client(redis_url), redis_prefix).current_entities([r.id for r in ds.records])
+    clusters = single_linkage(offline, cut)
+    assert adjusted_rand_score(clusters, [entities[r.id] for r in ds.records]) == 1.0
+    assert any(d.is_duplicate for d in decided) and all(d.similarity is None or d.similarity >= cut - 1e-6
+                                                        for d in decided)
