@@ -20,8 +20,8 @@ from typing import Sequence
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.errors import ConfigError, DatasetError
 from clippings.evaluation.evaluate import towers
-from clippings.evaluation.scoring import TowerSet, tune_serving_sets
-from clippings.runtime.manifest import Manifest, TextEvidence
+from clippings.evaluation.scoring import TowerSet, tune_partial_cuts, tune_serving_sets
+from clippings.runtime.manifest import Manifest, TextEvidence, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM
 
@@ -61,10 +61,14 @@ def tower_set(emb: OnnxEmbedder, records: Sequence[Record]) -> TowerSet:
 
 
 def calibrated_version(base: str, image_weight: float, link: float, dedup: float,
-                       text_evidence: TextEvidence | None = None) -> str:
+                       text_evidence: TextEvidence | None = None, thresholds: Thresholds | None = None) -> str:
     key = f"{base}|w={image_weight:.4f}|link={link:.4f}|dedup={dedup:.4f}"
-    if text_evidence is not None:  # absent: the versions of decisions without it stay as they were
+    # What a decision did not have stays out of the key: the versions of older decisions hold.
+    if text_evidence is not None:
         key += f"|text={text_evidence['weight']:.4f}x{text_evidence['dim']}"
+    for name in ("text_only", "image_only"):
+        if thresholds and name in thresholds:
+            key += f"|{name}={thresholds[name]:.4f}"
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -98,10 +102,15 @@ def recalibrate(
     link = link_threshold if link_threshold is not None else tuned["link"]
     dedup = dedup_threshold if dedup_threshold is not None else tuned["dedup"]
     evidence: TextEvidence | None = {"weight": tuned["text_weight"], "dim": dim} if tuned["text_weight"] else None
+    thresholds: Thresholds = {"link": link, "dedup": dedup}
+    if sets[0].task == "dedup":  # a clipping missing its photo or caption against a complete one
+        partial = tune_partial_cuts(sets, tuned["image_weight"], dedup, tuned["text_weight"], dim)
+        thresholds |= {"text_only": partial["text_only"], "image_only": partial["image_only"]}
+        tuned |= {k: v for k, v in partial.items() if k.startswith("val_")}
     manifest = base.model_copy(update={
-        "image_weight": tuned["image_weight"], "thresholds": {"link": link, "dedup": dedup},
+        "image_weight": tuned["image_weight"], "thresholds": thresholds,
         "text_evidence": evidence,
-        "version": calibrated_version(base.version, tuned["image_weight"], link, dedup, evidence),
+        "version": calibrated_version(base.version, tuned["image_weight"], link, dedup, evidence, thresholds),
         "calibrated_on": [str(d) for d in data_dirs],
     })
     staging = out_dir.parent / f".{out_dir.name}.partial"

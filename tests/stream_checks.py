@@ -9,6 +9,7 @@ import random
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
@@ -16,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from clippings.data.dataset import load_dataset
 from clippings.evaluation.linking import single_linkage
+from clippings.runtime.modality import pattern_codes
 from clippings.services.config import ClientSettings
 from clippings.services.local.replay import raw_event
 from clippings.services.schemas import EmbeddedClipping, LinkEvent, RawClipping
@@ -63,16 +65,21 @@ def links_by_id(records) -> dict[str, list[bytes]]:
     return out
 
 
-def first_vectors(records) -> dict[str, np.ndarray]:
-    """clipping id -> the vector of its first embedded record (the one the linker decided on)."""
-    out: dict[str, np.ndarray] = {}
+def first_events(records) -> dict[str, EmbeddedClipping]:
+    """clipping id -> its first embedded record (the one the linker decided on)."""
+    out: dict[str, EmbeddedClipping] = {}
     for m in sorted(records, key=lambda m: (m.partition(), m.offset())):
         ev = EmbeddedClipping.model_validate_json(m.value())
-        out.setdefault(ev.id, ev.array())
+        out.setdefault(ev.id, ev)
     return out
 
 
-def assert_linked_exactly_once(topic_reader, topics, ids: set[str], state: RedisState, threshold: float,
+def first_vectors(records) -> dict[str, np.ndarray]:
+    """clipping id -> the vector of its first embedded record."""
+    return {cid: ev.array() for cid, ev in first_events(records).items()}
+
+
+def assert_linked_exactly_once(topic_reader, topics, ids: set[str], state: RedisState, cuts: "Cuts",
                                timeout_s: float = 120.0) -> dict[str, list[bytes]]:
     links = links_by_id(topic_reader(topics.links, lambda recs: len(links_by_id(recs)) >= len(ids), timeout_s))
     assert set(links) == ids
@@ -81,10 +88,13 @@ def assert_linked_exactly_once(topic_reader, topics, ids: set[str], state: Redis
     assert state.decision_count() == len(ids)
     entities = state.current_entities(sorted(ids))
     assert set(entities) == ids
-    vectors = first_vectors(topic_reader(topics.embedded, lambda recs: ids <= {
+    events = first_events(topic_reader(topics.embedded, lambda recs: ids <= {
         EmbeddedClipping.model_validate_json(m.value()).id for m in recs}, 30))
     order = sorted(ids)
-    offline = single_linkage(np.stack([vectors[c] for c in order]), threshold)
+    patterns = pattern_codes(np.array([events[c].has_image for c in order], np.float32),
+                             np.array([events[c].has_text for c in order], np.float32))
+    offline = single_linkage(np.stack([events[c].array() for c in order]), cuts.dedup, patterns,
+                             cuts.text_only, cuts.image_only)
     assert adjusted_rand_score(offline, [entities[c] for c in order]) == 1.0
     return links
 
@@ -106,8 +116,16 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def manifest_threshold(model: Path) -> float:
-    return json.loads((model / "manifest.json").read_text())["thresholds"]["dedup"]
+class Cuts(NamedTuple):
+    dedup: float
+    text_only: float | None
+    image_only: float | None
+
+
+def manifest_cuts(model: Path) -> Cuts:
+    """The model's cuts: like clippings, and a caption or a photo alone against a complete one."""
+    th = json.loads((model / "manifest.json").read_text())["thresholds"]
+    return Cuts(th["dedup"], th.get("text_only"), th.get("image_only"))
 
 
 def ids_on(topic_reader, topic: str, wanted: set[str], timeout_s: float = 60.0) -> list[str]:

@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import DEDUP_GRID, dedup_curve, labels_of, plateau, single_linkage
-from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_serving_sets
+from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_partial_cuts, tune_serving_sets
 from clippings.export.recalibrate import calibrated_version, recalibrate, tower_set, tuning_records
 from clippings.errors import ConfigError, DatasetError
 from clippings.runtime.manifest import Manifest
@@ -115,10 +115,13 @@ def test_calibrate_writes_a_model_the_services_load(feeds, tmp_path):
     # What tune_serving_sets chooses on the two sets' val splits (their test splits held back)
     sets = [tower_set(base, [r for r in load_dataset(d).records if r.split == "val"]) for d in feeds]
     tuned = tune_serving_sets(sets)
+    partial = tune_partial_cuts(sets, tuned["image_weight"], tuned["dedup"])
     assert m.image_weight == tuned["image_weight"]
-    assert m.thresholds == {"link": tuned["link"], "dedup": tuned["dedup"]}
+    assert m.thresholds == {"link": tuned["link"], "dedup": tuned["dedup"], "text_only": partial["text_only"],
+                            "image_only": partial["image_only"]}
     assert m.calibrated_on == [str(d) for d in feeds]
-    assert m.version == calibrated_version(base.manifest.version, m.image_weight, tuned["link"], tuned["dedup"])
+    assert m.version == calibrated_version(base.manifest.version, m.image_weight, tuned["link"], tuned["dedup"],
+                                           thresholds=m.thresholds)
     assert m.version != base.manifest.version  # the linker never mixes vectors pooled two ways
     for variant, name in m.files.items():  # the graphs are the shipped ones, byte for byte
         assert (out / name).read_bytes() == (base.model_dir / name).read_bytes(), variant

@@ -42,11 +42,14 @@ def clustered(seed: int, clusters: int = 25, most: int = 5, noise: float = 0.12)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def items_of(vectors: np.ndarray, order: np.ndarray, block: str = "b", partition: int = 0) -> list[Item]:
+def items_of(vectors: np.ndarray, order: np.ndarray, block: str = "b", partition: int = 0,
+             patterns: np.ndarray | None = None) -> list[Item]:
+    """patterns: modality.CODES per vector (default: every clipping complete)."""
     items = []
     for offset, i in enumerate(order):
+        code = 0 if patterns is None else int(patterns[i])
         ev = EmbeddedClipping(id=f"c{i}", block=block, model="m", model_version="v1", dim=DIM,
-                              vector=EmbeddedClipping.pack(vectors[i]), has_image=True, has_text=True,
+                              vector=EmbeddedClipping.pack(vectors[i]), has_image=code != 1, has_text=code != 2,
                               origin=KafkaPosition(topic="clippings.raw", partition=0, offset=int(i)),
                               raw_ts_ms=1, embedded_ts_ms=2)
         items.append(Item(KafkaPosition(topic=TOPIC, partition=partition, offset=offset), ev, ev.array()))
@@ -83,6 +86,29 @@ def test_online_entities_equal_offline_single_linkage(seed, threshold):
         link = o.fresh
         assert link.is_duplicate == (link.matched_id is not None)
         assert link.similarity is None or link.similarity >= threshold - 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clippings_missing_a_modality_are_held_to_their_cuts_online_as_offline(seed):
+    """A third of the clippings lack their photo or caption: a caption alone links to a complete
+    clipping at 0.7, a photo alone at 0.95, like clippings at 0.9, a caption alone never to a
+    photo alone; the online entities are offline single linkage with the same pair cuts."""
+    vectors = clustered(seed, noise=0.3)
+    rng = np.random.default_rng(seed + 200)
+    patterns = rng.choice(3, size=len(vectors), p=[0.6, 0.25, 0.15])
+    order = rng.permutation(len(vectors))
+    r = DecisionRule(threshold=0.9, search="range", knn_k=32, neighbours_in_event=3, model_version="v1",
+                     text_only=0.7, image_only=0.95)
+    state = new_state()
+    outcomes = run(state, items_of(vectors, order, patterns=patterns), iter(lambda: int(rng.integers(1, 9)), None), r)
+    online = [state.entity_of(f"c{i}") for i in range(len(vectors))]
+    offline = single_linkage(vectors, 0.9, patterns, text_only=0.7, image_only=0.95)
+    assert adjusted_rand_score(offline, online) == 1.0
+    assert len(set(offline)) != len(set(single_linkage(vectors, 0.9)))  # the pair cuts changed the entities
+    partial = {f"c{i}": ("", "text", "image")[p] for i, p in enumerate(patterns) if p}
+    assert state.partial == partial
+    for o in outcomes:  # each event names the cut of its clipping against a complete one
+        assert o.fresh.threshold == {0: 0.9, 1: 0.7, 2: 0.95}[int(patterns[int(o.fresh.id[1:])])]
 
 
 def test_batching_does_not_change_the_outcome():
@@ -182,7 +208,10 @@ def test_snapshot_round_trip(tmp_path):
     store.save(state)  # the second replaces the first
     pdir = store.partition_dir(TOPIC, 0)
     assert len([p for p in pdir.iterdir() if p.name.startswith("snap-")]) == 1
+    state.partial = {"c1": "text", "c2": "image"}  # clippings missing a modality keep their cuts after a restore
+    store.save(state)
     loaded = store.load(TOPIC, 0, "v1", DIM, "Flat")
+    assert loaded.partial == state.partial
     assert loaded.next_offset == len(vectors) and loaded.clip_entity == state.clip_entity
     assert loaded.parent == state.parent and loaded.seq == state.seq
     assert {k: sorted(v) for k, v in loaded.absorbed.items()} == {k: sorted(v) for k, v in state.absorbed.items()}

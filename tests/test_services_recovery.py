@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 from stream_checks import (assert_linked_exactly_once, client, committed_offsets, end_offsets, ids_on,
-                           manifest_threshold, sample_events, wait_for)
+                           manifest_cuts, sample_events, wait_for)
 
 from clippings.services.errors import DeliveryFailed
 from clippings.services.local.replay import publish
@@ -47,7 +47,7 @@ def test_clean_restart_re_emits_nothing(run_service, kafka_bootstrap, topics, to
     publish(client(kafka_bootstrap, topics), after, progress=False)
     everything = set(labels_a) | set(labels_b)
     state = RedisState(redis_client(redis_url), redis_prefix)
-    assert_linked_exactly_once(topic_reader, topics, everything, state, manifest_threshold(news_model))
+    assert_linked_exactly_once(topic_reader, topics, everything, state, manifest_cuts(news_model))
     # Each clipping was embedded once and its decision emitted once, across the restart.
     assert repeated(ids_on(topic_reader, topics.embedded, everything)) == {}
     assert repeated(ids_on(topic_reader, topics.links, everything)) == {}
@@ -85,7 +85,7 @@ def test_linker_killed_after_its_commit_re_emits_nothing(run_service, spawn_serv
     publish(client(kafka_bootstrap, topics), after, progress=False)
     everything = set(labels_a) | set(labels_b)
     state = RedisState(redis_client(redis_url), redis_prefix)
-    assert_linked_exactly_once(topic_reader, topics, everything, state, manifest_threshold(news_model))
+    assert_linked_exactly_once(topic_reader, topics, everything, state, manifest_cuts(news_model))
     assert repeated(ids_on(topic_reader, topics.links, everything)) == {}
     assigned = [line for line in second.log_path.read_text().splitlines() if "event=assigned" in line]
     assert assigned and all("snapshot_offset=0" in line for line in assigned), assigned  # it did replay
@@ -120,4 +120,4 @@ def test_linker_output_refused_then_restarted_skips_nothing(run_service, refuse_
     run_service("linker")
     assert set(labels) - set(ids_on(topic_reader, topics.links, set(labels))) == set()  # nothing skipped
     state = RedisState(redis_client(redis_url), redis_prefix)
-    assert_linked_exactly_once(topic_reader, topics, set(labels), state, manifest_threshold(news_model))
+    assert_linked_exactly_once(topic_reader, topics, set(labels), state, manifest_cuts(news_model))

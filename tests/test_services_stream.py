@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Producer
 from PIL import Image
 from stream_checks import (assert_linked_exactly_once, client, committed_offsets, first_vectors, links_by_id,
-                           manifest_threshold, metric, mixed_feed, sample_events, wait_for)
+                           manifest_cuts, metric, mixed_feed, sample_events, wait_for)
 
 from clippings.data.dataset import load_dataset
 from clippings.evaluation.linking import single_linkage
@@ -43,8 +43,8 @@ def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_read
     events, labels = sample_events(sample_feed)
     publish(client(kafka_bootstrap, topics), events, progress=False)
     state = RedisState(redis_client(redis_url), redis_prefix)
-    threshold = manifest_threshold(news_model)
-    links = assert_linked_exactly_once(topic_reader, topics, set(labels), state, threshold, 90)
+    cuts = manifest_cuts(news_model)
+    links = assert_linked_exactly_once(topic_reader, topics, set(labels), state, cuts, 90)
 
     # The flags are right: a clipping is a duplicate exactly when a clipping of its cluster was
     # linked before it, the clusters being offline single linkage of the same vectors.
@@ -52,7 +52,7 @@ def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_read
                      key=lambda m: (m.partition(), m.offset()))  # decision order
     decided = [LinkEvent.model_validate_json(m.value()) for m in records]
     streamed = first_vectors(topic_reader(topics.embedded, lambda recs: len(recs) >= len(labels)))
-    cluster = dict(zip(streamed, single_linkage(np.stack(list(streamed.values())), threshold)))
+    cluster = dict(zip(streamed, single_linkage(np.stack(list(streamed.values())), cuts.dedup)))  # all complete
     seen: set[int] = set()
     for link in decided:
         assert link.is_duplicate == (cluster[link.id] in seen), link
@@ -188,7 +188,7 @@ def test_two_embedders_share_one_group(run_service, kafka_bootstrap, topics, top
     events = mixed_feed(sample_feed, 120, seed=2)
     publish(client(kafka_bootstrap, topics), events, progress=False)
     state = RedisState(redis_client(redis_url), redis_prefix)
-    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model))
+    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_cuts(news_model))
     counts = [metric(st.service.http.port, 'clippings_events_in_total{stage="embedder"}') for st in (first, second)]
     assert min(counts) > 0 and sum(counts) == len(events)
 
@@ -218,7 +218,7 @@ def test_linker_killed_with_sigkill_loses_nothing_and_assigns_nothing_twice(
     feeder.join(60)
     state = RedisState(redis_client(redis_url), redis_prefix)
     links = assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state,
-                                       manifest_threshold(news_model))
+                                       manifest_cuts(news_model))
     # Repeats only from the uncommitted window: a decision whose input lies below the committed
     # offset was acknowledged before the kill, and is not emitted again.
     for payloads in links.values():
@@ -259,7 +259,7 @@ def test_broker_paused_past_the_client_timeouts(broker, spawn_service, kafka_boo
         broker.resume()
     feeder.join(120)  # ... and after
     state = RedisState(redis_client(redis_url), redis_prefix)
-    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model), 180)
+    assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_cuts(news_model), 180)
     assert all(s.proc.poll() is None for s in services)  # rode it out, no restart needed
 
 
@@ -283,7 +283,7 @@ def test_redis_restart_mid_stream(spawn_service, kafka_bootstrap, topics, topic_
         own.start()
         feeder.join(60)
         state = RedisState(redis_client(own.url), redis_prefix)
-        assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_threshold(news_model))
+        assert_linked_exactly_once(topic_reader, topics, {e.id for e in events}, state, manifest_cuts(news_model))
         assert all(s.proc.poll() is None for s in services)
         assert "redis_unavailable" in services[1].log_path.read_text()
         assert "redis_state_lost" not in services[1].log_path.read_text()  # with appendonly nothing was lost

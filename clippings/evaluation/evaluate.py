@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from clippings.evaluation.baselines import STRING_METHODS
 from clippings.data.dataset import Dataset, Record
 from clippings.runtime.manifest import Manifest
+from clippings.runtime.modality import pattern_codes
 from clippings.runtime.onnx_model import OnnxEmbedder, pool, served_vectors
 from clippings.errors import DatasetError
 from clippings.evaluation.plots import plot_dedup_scores, plot_link_scores
@@ -92,10 +93,13 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
     result = dedup_report(towers(emb, val), t_towers, val, test, emb.manifest)
     t_ent = [r.entity for r in test]
     if served:
-        w, cut = emb.image_weight, emb.manifest.thresholds["dedup"]
-        ari = adjusted_rand_score(labels_of(t_ent), single_linkage(emb.served(*t_towers, t_texts), cut))
-        result["metrics"]["clippings"] = {"ari": float(ari), "threshold": cut, "image_weight": w,
+        w, th = emb.image_weight, emb.manifest.thresholds
+        clusters = single_linkage(emb.served(*t_towers, t_texts), th["dedup"], pattern_codes(t_towers[2], t_towers[3]),
+                                  th.get("text_only"), th.get("image_only"))
+        ari = adjusted_rand_score(labels_of(t_ent), clusters)
+        result["metrics"]["clippings"] = {"ari": float(ari), "threshold": th["dedup"], "image_weight": w,
                                           "thresholds": "manifest"}
+        result["metrics"]["clippings"] |= {k: th[k] for k in ("text_only", "image_only") if k in th}
     chosen = result["metrics"]["clippings"]
     result["missing_modality"] = missing_modality(*t_towers, t_ent, chosen["image_weight"], chosen["threshold"],
                                                   texts=t_texts, manifest=emb.manifest)

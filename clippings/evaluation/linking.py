@@ -12,6 +12,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import adjusted_rand_score
 
+from clippings.runtime.modality import cut_table, lowest_cut
+
 
 def _edges_at_or_above(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs (i, j, cosine) with cosine >= threshold, from one FAISS range search."""
@@ -30,12 +32,18 @@ def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def single_linkage(vectors: np.ndarray, threshold: float) -> np.ndarray:
+def single_linkage(vectors: np.ndarray, threshold: float, patterns: np.ndarray | None = None,
+                   text_only: float | None = None, image_only: float | None = None) -> np.ndarray:
     """Cluster labels (N,): i and j share a cluster when a chain of pairs at cosine >= threshold
-    joins them (DBSCAN with min_samples=1, as in the paper)."""
+    joins them (DBSCAN with min_samples=1, as in the paper). With patterns (modality.pattern_codes)
+    and a text_only or image_only cut, each pair is held to its own cut (modality.pair_cut), as
+    the linker holds it."""
     if len(vectors) == 0:
         return np.zeros(0, np.int64)
-    rows, cols, _ = _edges_at_or_above(vectors, threshold)
+    rows, cols, sims = _edges_at_or_above(vectors, lowest_cut(threshold, text_only, image_only))
+    if patterns is not None and (text_only is not None or image_only is not None):
+        keep = sims >= cut_table(threshold, text_only, image_only)[patterns[rows], patterns[cols]]
+        rows, cols = rows[keep], cols[keep]
     return _components(len(vectors), rows, cols)
 
 

@@ -182,3 +182,41 @@ def _link_cut(sets: Sequence[TowerSet], w: float, lam: float = 0.0, text_dim: in
     qs = [_query_outcomes(s.served(w, lam, text_dim), s.splits, s.entities) for s in sets]
     cut, _ = tune_link_threshold(*(np.concatenate([q[k] for q in qs]) for k in ("best", "correct", "in_corpus")))
     return cut, float(np.mean([q["top1"] for q in qs]))
+
+
+# A caption or photo that links to another story merges two stories, which costs a clustering
+# more than a duplicate left apart: the cuts for partial clippings weigh a false link 3 times.
+FALSE_LINK_WEIGHT = 3.0
+
+
+def tune_partial_cuts(sets: Sequence[TowerSet], w: float, cut: float, text_weight: float = 0.0,
+                      text_dim: int = TEXT_DIM) -> dict:
+    """The cuts for a clipping missing its photo (`text_only`) or its caption (`image_only`)
+    against a complete one (runtime/modality.py): every complete clipping of the sets that has
+    a duplicate is pooled again from its caption alone and from its photo alone
+    (partial_tops), and each cut maximises the mean over the sets of links - 3 x false links
+    at it (ties go to the higher cut). -> {"text_only", "image_only", "val_<name>_links",
+    "val_<name>_false_links"}."""
+    from clippings.evaluation.partial import partial_link_rates, partial_tops
+
+    def serve_with(texts_weight: float):
+        if not texts_weight:
+            return None
+        return lambda pooled, texts: with_text_evidence(pooled, texts, texts_weight, text_dim)
+
+    tops = [partial_tops(s.image_emb, s.text_emb, s.image_present, s.text_present, s.entities, w,
+                         texts=s.texts, serve=serve_with(text_weight)) for s in sets]
+    out: dict = {}
+    for name in ("text_only", "image_only"):
+        def rates(c: float) -> tuple[float, float]:
+            per_set = [partial_link_rates(t, name, cut, **{name: c}) for t in tops if t["n"]]
+            return tuple(np.mean(per_set, axis=0)) if per_set else (0.0, 0.0)
+
+        best, best_score = float(DEDUP_GRID[-1]), -np.inf
+        for c in DEDUP_GRID[::-1]:
+            links, false_links = rates(float(c))
+            if links - FALSE_LINK_WEIGHT * false_links > best_score:
+                best, best_score = float(c), links - FALSE_LINK_WEIGHT * false_links
+        out[name] = best
+        out[f"val_{name}_links"], out[f"val_{name}_false_links"] = (float(x) for x in rates(best))
+    return out

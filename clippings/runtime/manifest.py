@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, with_config
-from typing_extensions import TypedDict  # pydantic needs this TypedDict on Python < 3.12
+from typing_extensions import NotRequired, TypedDict  # pydantic needs this TypedDict on Python < 3.12
 
 from clippings.errors import ModelError
 from clippings.runtime.preprocess import PreprocessConfig
@@ -24,6 +24,9 @@ CLOSED = ConfigDict(extra="forbid")
 class Thresholds(TypedDict):
     link: float  # top-1 cosine below which a clipping links to nothing (a new entity)
     dedup: float  # clustering cut: a chain of pairs at cosine >= dedup is one entity
+    # A clipping without its photo / without its caption against a complete one (runtime/modality.py).
+    text_only: NotRequired[float]
+    image_only: NotRequired[float]
 
 
 @with_config(CLOSED)

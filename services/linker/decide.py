@@ -1,9 +1,11 @@
 """The linking decision for a batch of one partition: online single-linkage clustering.
 
-A clipping joins every entity that has a member at cosine >= threshold (its neighbours in the
-block's index and the earlier clippings of the same batch); several such entities merge into
-the oldest. None: it founds a new entity. Entities are the connected components of the
-"cosine >= threshold" graph, which is what offline single_linkage computes, in any order.
+A clipping joins every entity that has a member at cosine >= the pair's cut (its neighbours
+in the block's index and the earlier clippings of the same batch); several such entities merge
+into the oldest. None: it founds a new entity. The cut is the threshold, or the manifest's cut
+for a clipping missing its photo or caption against a complete one (runtime/modality.py).
+Entities are the connected components of the "cosine >= cut" graph, which is what offline
+single_linkage computes, in any order.
 
 Three kinds of record, told apart before anything is searched:
 - new: unknown to Redis and to this partition's state: decided here;
@@ -28,6 +30,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from clippings.runtime.modality import COMPLETE, lowest_cut, pair_cut, pattern
 from clippings.services.linker.index import Hits
 from clippings.services.linker.partition import PartitionState, entity_id_for
 from clippings.services.ops.logfmt import kv
@@ -39,7 +42,7 @@ NEW, RECORDED, KNOWN = "new", "recorded", "known"
 
 @dataclass(frozen=True)
 class DecisionRule:
-    threshold: float  # cosine
+    threshold: float  # cosine, for pairs of like clippings (runtime/modality.py)
     search: str  # "range" | "knn"
     knn_k: int
     neighbours_in_event: int
@@ -47,14 +50,26 @@ class DecisionRule:
     # Neighbours this far below the threshold are searched too and named in the link event
     # (near misses: the review page's queue), never joined.
     near: float = 0.0
+    # The manifest's cuts for a clipping missing its photo / its caption against a complete one.
+    text_only: float | None = None
+    image_only: float | None = None
+
+    @property
+    def lowest(self) -> float:
+        """The lowest cut of any pair."""
+        return lowest_cut(self.threshold, self.text_only, self.image_only)
 
     @property
     def floor(self) -> float:
         """The lowest cosine a search keeps."""
-        return self.threshold - self.near
+        return self.lowest - self.near
 
-    def joins(self, similarity: float) -> bool:
-        return similarity >= np.float32(self.threshold)  # compared in float32, as the index does
+    def cut(self, a: str = COMPLETE, b: str = COMPLETE) -> float:
+        """The cut of a pair of clippings of patterns a and b."""
+        return pair_cut(self.threshold, self.text_only, self.image_only, a, b)
+
+    def joins(self, similarity: float, a: str = COMPLETE, b: str = COMPLETE) -> bool:
+        return similarity >= np.float32(self.cut(a, b))  # compared in float32, as the index does
 
 
 @dataclass(frozen=True)
@@ -196,12 +211,18 @@ def _candidates(index_hits: Hits, batch_hits: Hits, rule: DecisionRule) -> Hits:
     return found[: rule.knn_k] if rule.search == "knn" else found
 
 
-def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule, now_ms: int) -> Outcome:
-    """Join the entities of the candidates at or above the threshold (merged into the oldest),
-    or found one; the near misses below it are only named among the neighbours."""
+def _pattern(event: EmbeddedClipping) -> str:
+    return pattern(event.has_image, event.has_text)
+
+
+def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule, now_ms: int,
+                pattern_of: Callable[[str], str]) -> Outcome:
+    """Join the entities of the candidates at or above their pair's cut (merged into the
+    oldest), or found one; the near misses below it are only named among the neighbours."""
     cid = it.event.id
     before = {c: state.entity_of(c) for c, _ in found}  # roots before this decision
-    candidates = [(c, sim) for c, sim in found if rule.joins(sim)]
+    mine = _pattern(it.event)
+    candidates = [(c, sim) for c, sim in found if rule.joins(sim, mine, pattern_of(c))]
     # A reviewer's cannot-links: of two entities kept apart, the more similar one is joined.
     joinable = state.entities.compatible(list(dict.fromkeys(before[c] for c, _ in candidates)))
     roots = set(joinable)
@@ -225,7 +246,8 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
 
 
 def _stamps(it: Item, rule: DecisionRule, now_ms: int) -> dict:
-    return dict(model_version=rule.model_version, threshold=rule.threshold, origin=it.position,
+    # The threshold named is this clipping's cut against a complete one.
+    return dict(model_version=rule.model_version, threshold=rule.cut(_pattern(it.event)), origin=it.position,
                 raw_ts_ms=it.event.raw_ts_ms, embedded_ts_ms=it.event.embedded_ts_ms, linked_ts_ms=now_ms)
 
 
@@ -257,6 +279,12 @@ def decide_batch(
     adds = _adds(state, items, kinds, priors)
     hits = _search_index(state, items, kinds, rule, observe_search)
     sims = _BatchSims(items, adds)
+    # What each candidate has: the batch's own earlier items are not in the state yet.
+    in_batch = {it.event.id: _pattern(it.event) for it, add in zip(items, adds) if add}
+
+    def pattern_of(candidate: str) -> str:
+        return in_batch[candidate] if candidate in in_batch else state.partial.get(candidate, COMPLETE)
+
     outcomes: list[Outcome] = []
     now: dict[str, Decision] = {}  # decided in this batch
     for i, (it, kind) in enumerate(zip(items, kinds)):
@@ -264,7 +292,7 @@ def decide_batch(
         due(state, it.position.offset)
         if kind == NEW:
             outcomes.append(_decide_new(state, it, _candidates(hits[i], sims.earlier(i, rule.floor), rule),
-                                        rule, now_ms))
+                                        rule, now_ms, pattern_of))
             now[cid] = outcomes[-1].fresh
             continue
         if kind == RECORDED and adds[i]:
@@ -286,6 +314,9 @@ def _add_vectors(state: PartitionState, items: list[Item], adds: list[bool]) -> 
             by_block[it.event.block].append(it)
     for block, its in by_block.items():
         state.add_vectors(block, np.stack([it.vector for it in its]), [it.event.id for it in its])
+        for it in its:
+            if (p := _pattern(it.event)) != COMPLETE:
+                state.partial[it.event.id] = p
 
 
 def decide_partitions(

@@ -105,6 +105,7 @@ class PartitionState:
     next_offset: int = 0  # every record below it is reflected here
     blocks: dict[str, BlockIndex] = field(default_factory=dict)
     clip_entity: dict[str, str] = field(default_factory=dict)  # clipping -> entity it joined (not re-pointed)
+    partial: dict[str, str] = field(default_factory=dict)  # indexed clipping missing a modality -> what it has
     entities: Entities = field(default_factory=Entities)
     changed_since_snapshot: int = 0
     corrections_applied: int = 0  # how many of the partition's recorded corrections (Redis' log) are in here

@@ -55,7 +55,9 @@ def decision_rule(s: LinkerSettings, manifest: Manifest) -> DecisionRule:
         threshold = manifest.thresholds[s.threshold_kind]
     else:
         raise ConfigError(f"model {manifest.name} has no {s.threshold_kind!r} threshold; set CLIPPINGS_THRESHOLD")
-    return DecisionRule(threshold, s.search, s.knn_k, s.neighbours_in_event, manifest.version, s.neighbours_below)
+    # The cuts of clippings missing a modality come from the manifest even when the threshold is set.
+    return DecisionRule(threshold, s.search, s.knn_k, s.neighbours_in_event, manifest.version, s.neighbours_below,
+                        manifest.thresholds.get("text_only"), manifest.thresholds.get("image_only"))
 
 
 class LinkerService(BatchService):
@@ -82,7 +84,7 @@ class LinkerService(BatchService):
         recovery = Recovery(SnapshotStore(s.snapshot_dir), manifest.served_dim, s.index_spec, manifest.version,
                             s.snapshot_every_events, s.snapshot_interval_s, lambda r: m.snapshots.labels(r).inc(),
                             gpu_min_vectors=s.faiss_gpu_min_vectors if s.search == "knn" else 0,  # no GPU range search
-                            growth=GrowthPolicy(s.index_grow_at, rule.threshold, s.index_recall_target, s.index_nprobe)
+                            growth=GrowthPolicy(s.index_grow_at, rule.lowest, s.index_recall_target, s.index_nprobe)
                             if s.index_grow_at > 0 else None)
         dlq = DeadLetters(s.topic_dlq, "linker", s.kafka_client_id, m)
         corrections = Corrections(s.topic_corrections, s.topic_links, redis, rule, dlq,

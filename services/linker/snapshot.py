@@ -64,6 +64,7 @@ class SnapshotStore:
                 "index_spec": state.index_spec,
                 "blocks": blocks,
                 "clip_entity": state.clip_entity,
+                "partial": state.partial,
                 "entities": {e: [state.seq[e], root] for e, root in state.parent.items()},
                 "apart": {e: sorted(far) for e, far in state.entities.apart.items()},
                 "corrections_applied": state.corrections_applied,
@@ -109,6 +110,7 @@ class SnapshotStore:
                 state.blocks[b["name"]] = BlockIndex.load(sdir / b["file"], dim, index_spec, b["ids"],
                                                           link_recall=b.get("link_recall"))
             state.clip_entity = doc["clip_entity"]
+            state.partial = doc.get("partial", {})
             for entity, (seq, root) in doc["entities"].items():
                 state.parent[entity] = root
                 state.seq[entity] = seq

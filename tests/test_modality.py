@@ -1,0 +1,96 @@
+"""Clippings missing a modality: the pair cuts (runtime/modality.py), how `clippings calibrate`
+chooses them, and `clippings eval` scoring with them as the linker decides."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from clippings.data.dataset import load_dataset
+from clippings.data.synth.generate import generate
+from clippings.evaluation.linking import labels_of, single_linkage
+from clippings.evaluation.scoring import TowerSet, tune_partial_cuts
+from clippings.runtime.modality import COMPLETE, IMAGE_ONLY, NEVER, TEXT_ONLY, pair_cut, pattern, pattern_codes
+from clippings.runtime.onnx_model import OnnxEmbedder
+from clippings.runtime.preprocess import load_image
+
+
+def test_pair_cuts():
+    assert pattern(True, True) == COMPLETE and pattern(False, True) == TEXT_ONLY and pattern(True, False) == IMAGE_ONLY
+    cut = lambda a, b: pair_cut(0.8, 0.6, 0.9, a, b)
+    assert cut(COMPLETE, COMPLETE) == cut(TEXT_ONLY, TEXT_ONLY) == cut(IMAGE_ONLY, IMAGE_ONLY) == 0.8
+    assert cut(TEXT_ONLY, COMPLETE) == cut(COMPLETE, TEXT_ONLY) == 0.6
+    assert cut(IMAGE_ONLY, COMPLETE) == 0.9 and cut(TEXT_ONLY, IMAGE_ONLY) == NEVER
+    # A model without the cuts holds every pair to its own, as before they existed.
+    assert all(pair_cut(0.8, None, None, a, b) == 0.8 for a in "ab" for b in "ab")
+    assert pair_cut(0.8, None, None, TEXT_ONLY, IMAGE_ONLY) == 0.8
+
+
+def towers_of_stories(stories: int, caption_to_photo: float, rng) -> TowerSet:
+    """Two complete reprints per story: the same photo and caption embeddings up to noise, the
+    caption at cosine `caption_to_photo` to the photo; stories far apart."""
+    d = 4 * stories
+    img, txt, ent = [], [], []
+    for k in range(stories):
+        photo, caption = np.eye(d)[4 * k], np.eye(d)[4 * k + 1]
+        caption = caption_to_photo * photo + np.sqrt(1 - caption_to_photo**2) * caption
+        for _ in range(2):
+            img.append(photo + 0.01 * rng.standard_normal(d))
+            txt.append(caption + 0.01 * rng.standard_normal(d))
+            ent.append(f"s{k}")
+    unit = lambda x: (np.array(x) / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    n = len(ent)
+    return TowerSet(unit(img), unit(txt), np.ones(n, np.float32), np.ones(n, np.float32), ["val"] * n, ent)
+
+
+def test_calibration_finds_the_cut_at_which_a_caption_alone_finds_its_reprint():
+    """A caption alone against its complete reprint sits at about 0.92 (pooled at w 0.5 with a
+    caption-to-photo cosine of 0.7), far below two complete reprints; other stories are at 0."""
+    s = towers_of_stories(6, 0.7, np.random.default_rng(0))
+    cuts = tune_partial_cuts([s], 0.5, 0.95)
+    assert cuts["val_text_only_links"] == 1.0 and cuts["val_text_only_false_links"] == 0.0
+    assert 0.8 <= cuts["text_only"] <= 0.92  # the highest cut that keeps every link
+    assert cuts["val_image_only_links"] == 1.0 and cuts["image_only"] <= 0.92
+
+
+@pytest.fixture(scope="module")
+def news_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("modality") / "news"
+    generate("news", root, task="dedup", entities=24, seed=421, progress=False)
+    return root
+
+
+def test_eval_scores_with_the_manifests_pair_cuts(news_set, tmp_path):
+    """Half the test clippings lose their photo; eval's ARI is single linkage with the pair cuts."""
+    records = [json.loads(line) for line in (news_set / "records.jsonl").read_text().splitlines()]
+    for k, r in enumerate(records):
+        if r["split"] == "test" and k % 2 and r.get("text"):
+            r["image"] = None
+    stripped = tmp_path / "stripped"
+    shutil.copytree(news_set, stripped)
+    (stripped / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    base = OnnxEmbedder("news")
+    model = tmp_path / "news-cuts"
+    shutil.copytree(base.model_dir, model)
+    th = {**base.manifest.thresholds, "text_only": 0.6, "image_only": 0.9}
+    base.manifest.model_copy(update={"thresholds": th, "version": "cuts-test"}).save(model)
+
+    proc = subprocess.run([sys.executable, "-m", "clippings.cli", "eval", str(stripped), "--model", str(model), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    test = load_dataset(stripped).split("test")
+    emb = OnnxEmbedder(model)
+    img, txt, ip, tp = emb.embed_towers([load_image(r.image) if r.image else None for r in test], [r.text for r in test])
+    assert (ip == 0).sum() >= 5
+    vectors = emb.served(img, txt, ip, tp, [r.text for r in test])
+    truth = labels_of([r.entity for r in test])
+    with_cuts = adjusted_rand_score(truth, single_linkage(vectors, th["dedup"], pattern_codes(ip, tp), 0.6, 0.9))
+    assert result["metrics"]["clippings"]["ari"] == pytest.approx(with_cuts)
+    assert with_cuts != pytest.approx(adjusted_rand_score(truth, single_linkage(vectors, th["dedup"])))
+    assert result["metrics"]["clippings"]["text_only"] == 0.6
+    assert result["missing_modality"]["text_only_threshold"] == 0.6
