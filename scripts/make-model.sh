@@ -50,7 +50,8 @@ if [ "$name" = news ]; then
   # feed with real OCR: long captions read back by tesseract, photos that tell sibling stories
   # apart less (the shift pipeline, a seed of its own). Tuned on the generator's validation set
   # alone it trusts the photo and a high cut, which cost 0.18-0.21 ARI on two such feeds
-  # (docs/model.md, "Calibrating to a feed").
+  # (docs/model.md, "Calibrating to a feed"). Calibration also chooses the cuts for a caption
+  # or a photo alone against a complete clipping ("A clipping missing one modality").
   $py -m clippings.cli export "runs/$name" --out "runs/$name-export" --name "$name" "${variants[@]}"
   $py -m clippings.cli synth news data/news-val --task dedup --entities 500 --seed 12 --workers 2 --overwrite
   $py -m clippings.cli shift news data/news-feed-sample --entities 400 --seed 35 --workers 2 --overwrite
