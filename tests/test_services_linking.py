@@ -89,7 +89,7 @@ def test_online_entities_equal_offline_single_linkage(seed, threshold):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_clippings_missing_a_modality_are_held_to_their_cuts_online_as_offline(seed):
+def test_clippings_missing_a_modality_are_held_to_their_cuts_online_as_offline(seed, tmp_path):
     """A third of the clippings lack their photo or caption: a caption alone links to a complete
     clipping at 0.7, a photo alone at 0.95, like clippings at 0.9, a caption alone never to a
     photo alone; the online entities are offline single linkage with the same pair cuts."""
@@ -101,14 +101,27 @@ def test_clippings_missing_a_modality_are_held_to_their_cuts_online_as_offline(s
                      text_only=0.7, image_only=0.95)
     state = new_state()
     outcomes = run(state, items_of(vectors, order, patterns=patterns), iter(lambda: int(rng.integers(1, 9)), None), r)
+    partial_ids = {f"c{i}" for i, p in enumerate(patterns) if p}
     online = [state.entity_of(f"c{i}") for i in range(len(vectors))]
     offline = single_linkage(vectors, 0.9, patterns, text_only=0.7, image_only=0.95)
     assert adjusted_rand_score(offline, online) == 1.0
     assert len(set(offline)) != len(set(single_linkage(vectors, 0.9)))  # the pair cuts changed the entities
     partial = {f"c{i}": ("", "text", "image")[p] for i, p in enumerate(patterns) if p}
     assert state.partial == partial
+    # Indexed apart, so a complete clipping searches the complete ones only down to its own cut.
+    assert sorted(state.partial_blocks["b"].ids) == sorted(partial)
+    assert sorted(state.blocks["b"].ids) == sorted(f"c{i}" for i in range(len(vectors)) if f"c{i}" not in partial)
+
+    store = SnapshotStore(tmp_path)
+    state.next_offset = len(vectors)
+    store.save(state)
+    loaded = store.load(TOPIC, 0, "v1", DIM, "Flat")
+    assert loaded.partial == state.partial and loaded.partial_blocks["b"].ids == state.partial_blocks["b"].ids
+    assert loaded.blocks["b"].ids == state.blocks["b"].ids
     for o in outcomes:  # each event names the cut of its clipping against a complete one
         assert o.fresh.threshold == {0: 0.9, 1: 0.7, 2: 0.95}[int(patterns[int(o.fresh.id[1:])])]
+        if patterns[int(o.fresh.id[1:])] == 0:  # the complete ones were searched only down to 0.9
+            assert all(n.similarity >= 0.9 - 1e-6 for n in o.fresh.neighbours if n.id not in partial_ids)
 
 
 def test_batching_does_not_change_the_outcome():
@@ -208,10 +221,7 @@ def test_snapshot_round_trip(tmp_path):
     store.save(state)  # the second replaces the first
     pdir = store.partition_dir(TOPIC, 0)
     assert len([p for p in pdir.iterdir() if p.name.startswith("snap-")]) == 1
-    state.partial = {"c1": "text", "c2": "image"}  # clippings missing a modality keep their cuts after a restore
-    store.save(state)
     loaded = store.load(TOPIC, 0, "v1", DIM, "Flat")
-    assert loaded.partial == state.partial
     assert loaded.next_offset == len(vectors) and loaded.clip_entity == state.clip_entity
     assert loaded.parent == state.parent and loaded.seq == state.seq
     assert {k: sorted(v) for k, v in loaded.absorbed.items()} == {k: sorted(v) for k, v in state.absorbed.items()}

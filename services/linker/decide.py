@@ -30,7 +30,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from clippings.runtime.modality import COMPLETE, lowest_cut, pair_cut, pattern
+from clippings.runtime.modality import COMPLETE, IMAGE_ONLY, NEVER, TEXT_ONLY, lowest_cut, pair_cut, pattern
 from clippings.services.linker.index import Hits
 from clippings.services.linker.partition import PartitionState, entity_id_for
 from clippings.services.ops.logfmt import kv
@@ -63,6 +63,15 @@ class DecisionRule:
     def floor(self) -> float:
         """The lowest cosine a search keeps."""
         return self.lowest - self.near
+
+    @property
+    def splits_partial(self) -> bool:
+        """Clippings missing a modality are indexed apart (PartitionState.partial_blocks)."""
+        return self.text_only is not None or self.image_only is not None
+
+    def partial_floor(self, a: str) -> float:
+        """The lowest cut at which a clipping of pattern a links to one missing a modality."""
+        return min(self.cut(a, b) for b in (TEXT_ONLY, IMAGE_ONLY))
 
     def cut(self, a: str = COMPLETE, b: str = COMPLETE) -> float:
         """The cut of a pair of clippings of patterns a and b."""
@@ -169,17 +178,24 @@ def _apply_prior(state: PartitionState, link: _Prior) -> None:
 
 def _search_index(state: PartitionState, items: list[Item], kinds: list[str], rule: DecisionRule,
                   observe_search: Callable[[float], None]) -> dict[int, Hits]:
-    """One index search per block for the new items, against the index as it was before the batch."""
-    new_by_block: dict[str, list[int]] = defaultdict(list)
+    """The new items' neighbours in the index as it was before the batch: one search per block
+    (and, with cuts for clippings missing a modality, per pattern and index, each down to the
+    lowest cut a pair of that pattern and that index can link at)."""
+    new_by_block: dict[tuple[str, str], list[int]] = defaultdict(list)
+    split = rule.splits_partial
     for i, kind in enumerate(kinds):
         if kind == NEW:
-            new_by_block[items[i].event.block].append(i)
-    hits: dict[int, Hits] = {}
+            new_by_block[items[i].event.block, _pattern(items[i].event) if split else COMPLETE].append(i)
+    hits: dict[int, Hits] = defaultdict(list)
     start = time.perf_counter()
-    for block, rows in new_by_block.items():
-        found = state.block(block).search(np.stack([items[i].vector for i in rows]), rule.search,
-                                          rule.floor, rule.knn_k)
-        hits.update(zip(rows, found))
+    for (block, mine), rows in new_by_block.items():
+        vectors = np.stack([items[i].vector for i in rows])
+        for partial, floor in ((False, rule.cut(mine, COMPLETE)), (True, rule.partial_floor(mine))):
+            if floor == NEVER or (partial and block not in state.partial_blocks):
+                continue
+            found = state.block(block, partial).search(vectors, rule.search, floor - rule.near, rule.knn_k)
+            for i, h in zip(rows, found):
+                hits[i] = hits[i] + h
     observe_search(time.perf_counter() - start)
     return hits
 
@@ -220,8 +236,12 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
     """Join the entities of the candidates at or above their pair's cut (merged into the
     oldest), or found one; the near misses below it are only named among the neighbours."""
     cid = it.event.id
-    before = {c: state.entity_of(c) for c, _ in found}  # roots before this decision
     mine = _pattern(it.event)
+    if rule.splits_partial:
+        # Each neighbour down to its own pair's floor, whichever search found it (the batch's
+        # own earlier clippings are compared down to the lowest floor of any pair).
+        found = [(c, sim) for c, sim in found if sim >= np.float32(rule.cut(mine, pattern_of(c)) - rule.near)]
+    before = {c: state.entity_of(c) for c, _ in found}  # roots before this decision
     candidates = [(c, sim) for c, sim in found if rule.joins(sim, mine, pattern_of(c))]
     # A reviewer's cannot-links: of two entities kept apart, the more similar one is joined.
     joinable = state.entities.compatible(list(dict.fromkeys(before[c] for c, _ in candidates)))
@@ -302,18 +322,18 @@ def decide_batch(
             outcomes.append(Outcome(it, earlier, recorded=None if earlier is not None else recorded[cid]))
         else:
             outcomes.append(Outcome(it, _from_state(state, it, rule, now_ms)))
-    _add_vectors(state, items, adds)
+    _add_vectors(state, items, adds, rule.splits_partial)
     state.changed_since_snapshot += len(items)
     return outcomes
 
 
-def _add_vectors(state: PartitionState, items: list[Item], adds: list[bool]) -> None:
-    by_block: dict[str, list[Item]] = defaultdict(list)
+def _add_vectors(state: PartitionState, items: list[Item], adds: list[bool], split: bool) -> None:
+    by_block: dict[tuple[str, bool], list[Item]] = defaultdict(list)
     for it, add in zip(items, adds):
         if add:
-            by_block[it.event.block].append(it)
-    for block, its in by_block.items():
-        state.add_vectors(block, np.stack([it.vector for it in its]), [it.event.id for it in its])
+            by_block[it.event.block, split and _pattern(it.event) != COMPLETE].append(it)
+    for (block, partial), its in by_block.items():
+        state.add_vectors(block, np.stack([it.vector for it in its]), [it.event.id for it in its], partial)
         for it in its:
             if (p := _pattern(it.event)) != COMPLETE:
                 state.partial[it.event.id] = p

@@ -104,6 +104,10 @@ class PartitionState:
     model_version: str
     next_offset: int = 0  # every record below it is reflected here
     blocks: dict[str, BlockIndex] = field(default_factory=dict)
+    # Under a model with cuts for clippings missing a modality, those clippings are indexed
+    # apart, per block: a complete clipping searches them down to the lower cut, and the large
+    # index of complete ones only down to its own (decide.py).
+    partial_blocks: dict[str, BlockIndex] = field(default_factory=dict)
     clip_entity: dict[str, str] = field(default_factory=dict)  # clipping -> entity it joined (not re-pointed)
     partial: dict[str, str] = field(default_factory=dict)  # indexed clipping missing a modality -> what it has
     entities: Entities = field(default_factory=Entities)
@@ -127,12 +131,17 @@ class PartitionState:
     def absorbed(self) -> dict[str, list[str]]:
         return self.entities.absorbed
 
-    def block(self, name: str) -> BlockIndex:
-        index = self.blocks.get(name)
+    def block(self, name: str, partial: bool = False) -> BlockIndex:
+        indexes = self.partial_blocks if partial else self.blocks
+        index = indexes.get(name)
         if index is None:
-            index = self.blocks[name] = BlockIndex(self.dim, self.index_spec, gpu_min_vectors=self.gpu_min_vectors,
-                                                   growth=self.growth)
+            index = indexes[name] = BlockIndex(self.dim, self.index_spec, gpu_min_vectors=self.gpu_min_vectors,
+                                               growth=self.growth)
         return index
+
+    def indexes(self) -> list[tuple[str, BlockIndex]]:
+        """Every index, named for metrics and logs: the block, or "<block> (partial)"."""
+        return list(self.blocks.items()) + [(f"{b} (partial)", index) for b, index in self.partial_blocks.items()]
 
     def root(self, entity: str) -> str:
         return self.entities.root(entity)
@@ -155,8 +164,8 @@ class PartitionState:
     def assign(self, clipping_id: str, entity: str) -> None:
         self.clip_entity[clipping_id] = entity
 
-    def add_vectors(self, block: str, vectors: np.ndarray, ids: list[str]) -> None:
-        self.block(block).add(vectors, ids)
+    def add_vectors(self, block: str, vectors: np.ndarray, ids: list[str], partial: bool = False) -> None:
+        self.block(block, partial).add(vectors, ids)
 
     def entity_count(self) -> int:
         return len(self.entities)

@@ -66,7 +66,7 @@ class Recovery:
             state = None
         state = state or PartitionState(topic, partition, self.dim, self.index_spec, self.model_version)
         state.gpu_min_vectors, state.growth = self.gpu_min_vectors, self.growth
-        for block in state.blocks.values():
+        for _, block in state.indexes():
             block.use_gpu_from(self.gpu_min_vectors)
             block.grow_with(self.growth)
         return state

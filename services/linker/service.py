@@ -137,7 +137,7 @@ class LinkStep(Step):
             self.corrections.restore(state)
             tp.offset = self.recovery.start_offset(state)
             log.info(kv("assigned", topic=tp.topic, partition=tp.partition, snapshot_offset=state.next_offset,
-                        committed=c.offset, vectors=sum(len(b) for b in state.blocks.values()),
+                        committed=c.offset, vectors=sum(len(b) for _, b in state.indexes()),
                         entities=state.entity_count()))
             self._set_index_gauges(state)
             vouched[tp.partition] = max(c.offset, state.next_offset, 0)
@@ -156,7 +156,7 @@ class LinkStep(Step):
             state = self.states.pop(tp.partition, None)
             self.recovery.release(state, tp.partition, snapshot)
             if state is not None:
-                for block, index in state.blocks.items():
+                for block, index in state.indexes():
                     self.metrics.index_vectors.remove(str(tp.partition), block)
                     self.metrics.index_approximate.remove(str(tp.partition), block)
                     if index.link_recall is not None:
@@ -265,7 +265,7 @@ class LinkStep(Step):
 
     def _set_index_gauges(self, state: PartitionState) -> None:
         p, m = str(state.partition), self.metrics
-        for block, index in state.blocks.items():
+        for block, index in state.indexes():
             m.index_vectors.labels(p, block).set(len(index))
             m.index_approximate.labels(p, block).set(int(index.approximate))
             if index.link_recall is not None:

@@ -50,10 +50,13 @@ class SnapshotStore:
         try:
             tmp.mkdir(parents=True)
             blocks = []
-            for i, (block, index) in enumerate(sorted(state.blocks.items())):
+            every = [(b, False, x) for b, x in sorted(state.blocks.items())]
+            every += [(b, True, x) for b, x in sorted(state.partial_blocks.items())]
+            for i, (block, partial, index) in enumerate(every):
                 file = f"block-{i:05d}.faiss"
                 index.save(tmp / file)
-                blocks.append({"name": block, "file": file, "ids": index.ids, "link_recall": index.link_recall})
+                blocks.append({"name": block, "file": file, "ids": index.ids, "link_recall": index.link_recall}
+                              | ({"partial": True} if partial else {}))
             doc = {
                 "format": FORMAT,
                 "topic": state.topic,
@@ -107,8 +110,9 @@ class SnapshotStore:
                 return None
             state = PartitionState(topic, partition, dim, index_spec, model_version, next_offset=doc["next_offset"])
             for b in doc["blocks"]:
-                state.blocks[b["name"]] = BlockIndex.load(sdir / b["file"], dim, index_spec, b["ids"],
-                                                          link_recall=b.get("link_recall"))
+                indexes = state.partial_blocks if b.get("partial") else state.blocks
+                indexes[b["name"]] = BlockIndex.load(sdir / b["file"], dim, index_spec, b["ids"],
+                                                     link_recall=b.get("link_recall"))
             state.clip_entity = doc["clip_entity"]
             state.partial = doc.get("partial", {})
             for entity, (seq, root) in doc["entities"].items():
