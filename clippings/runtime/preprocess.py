@@ -205,6 +205,12 @@ def text_hashes(text: str) -> np.ndarray:
     return _hash(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32))
 
 
+def pair_hashes(h: np.ndarray) -> np.ndarray:
+    """text_hashes -> the hash of each pair of neighbouring characters, (len - 1,) uint64."""
+    # A 64-bit mix of both characters' hashes, so (a, b) and (b, a) differ.
+    return (h[:-1] * np.uint64(0x9E3779B1) + h[1:]) % np.uint64(2**61 - 1)
+
+
 def tokenize_ngrams(text: str, cfg: PreprocessConfig) -> np.ndarray:
     """One string -> (text_max_len,) int64: the hashed characters, the hashed pairs of
     neighbouring characters, then the hashed words, 0-padded. A bag: order carries no meaning."""
@@ -212,8 +218,7 @@ def tokenize_ngrams(text: str, cfg: PreprocessConfig) -> np.ndarray:
     text = normalize_text(text).casefold() if cfg.casefold else normalize_text(text)
     h = text_hashes(text)
     uni = 1 + (h % np.uint64(cfg.text_buckets - 1)).astype(np.int64)
-    # A pair hashes as a 64-bit mix of both characters' hashes, so (a, b) and (b, a) differ.
-    pair = (h[:-1] * np.uint64(0x9E3779B1) + h[1:]) % np.uint64(2**61 - 1)
+    pair = pair_hashes(h)
     bi = cfg.text_buckets + (pair % np.uint64(cfg.text_bigram_buckets)).astype(np.int64)
     every = np.concatenate([uni, bi, _word_ids(text, cfg)])[: cfg.text_max_len]
     ids[: len(every)] = every

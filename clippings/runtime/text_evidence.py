@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from clippings.runtime.preprocess import normalize_text, text_hashes
+from clippings.runtime.preprocess import normalize_text, pair_hashes, text_hashes
 
 DEFAULT_DIM = 256
 # Two mixing constants of splitmix64: one pair hash -> a bucket and a sign that look independent.
@@ -41,7 +41,7 @@ def char_pair_vectors(texts: Sequence[str], dim: int) -> np.ndarray:
         h = text_hashes(normalize_text(text or "").casefold())
         if len(h) < 2:
             continue
-        pairs = np.unique((h[:-1] * np.uint64(0x9E3779B1) + h[1:]) % np.uint64(2**61 - 1))
+        pairs = np.unique(pair_hashes(h))
         mixed = (pairs * _MIX_A) ^ (pairs >> np.uint64(31))
         mixed = mixed * _MIX_B  # wraps modulo 2**64, on purpose
         buckets = ((mixed >> np.uint64(32)) % np.uint64(dim)).astype(np.int64)

@@ -77,8 +77,8 @@ class DecisionRule:
         """The cut of a pair of clippings of patterns a and b."""
         return pair_cut(self.threshold, self.text_only, self.image_only, a, b)
 
-    def joins(self, similarity: float, a: str = COMPLETE, b: str = COMPLETE) -> bool:
-        return similarity >= np.float32(self.cut(a, b))  # compared in float32, as the index does
+    def joins(self, similarity: float, cut: float) -> bool:
+        return similarity >= np.float32(cut)  # compared in float32, as the index does
 
 
 @dataclass(frozen=True)
@@ -236,13 +236,16 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
     """Join the entities of the candidates at or above their pair's cut (merged into the
     oldest), or found one; the near misses below it are only named among the neighbours."""
     cid = it.event.id
-    mine = _pattern(it.event)
     if rule.splits_partial:
+        mine = _pattern(it.event)
+        cut = {c: rule.cut(mine, pattern_of(c)) for c, _ in found}  # each pair's, once
         # Each neighbour down to its own pair's floor, whichever search found it (the batch's
         # own earlier clippings are compared down to the lowest floor of any pair).
-        found = [(c, sim) for c, sim in found if sim >= np.float32(rule.cut(mine, pattern_of(c)) - rule.near)]
+        found = [(c, sim) for c, sim in found if sim >= np.float32(cut[c] - rule.near)]
+    else:
+        cut = dict.fromkeys((c for c, _ in found), rule.threshold)
     before = {c: state.entity_of(c) for c, _ in found}  # roots before this decision
-    candidates = [(c, sim) for c, sim in found if rule.joins(sim, mine, pattern_of(c))]
+    candidates = [(c, sim) for c, sim in found if rule.joins(sim, cut[c])]
     # A reviewer's cannot-links: of two entities kept apart, the more similar one is joined.
     joinable = state.entities.compatible(list(dict.fromkeys(before[c] for c, _ in candidates)))
     roots = set(joinable)
@@ -334,9 +337,8 @@ def _add_vectors(state: PartitionState, items: list[Item], adds: list[bool], spl
             by_block[it.event.block, split and _pattern(it.event) != COMPLETE].append(it)
     for (block, partial), its in by_block.items():
         state.add_vectors(block, np.stack([it.vector for it in its]), [it.event.id for it in its], partial)
-        for it in its:
-            if (p := _pattern(it.event)) != COMPLETE:
-                state.partial[it.event.id] = p
+        if partial:  # what each lacks: its pair cuts (only a split state needs them)
+            state.partial.update((it.event.id, _pattern(it.event)) for it in its)
 
 
 def decide_partitions(

@@ -109,7 +109,7 @@ class PartitionState:
     # index of complete ones only down to its own (decide.py).
     partial_blocks: dict[str, BlockIndex] = field(default_factory=dict)
     clip_entity: dict[str, str] = field(default_factory=dict)  # clipping -> entity it joined (not re-pointed)
-    partial: dict[str, str] = field(default_factory=dict)  # indexed clipping missing a modality -> what it has
+    partial: dict[str, str] = field(default_factory=dict)  # clipping of partial_blocks -> what it has (TEXT_ONLY, IMAGE_ONLY)
     entities: Entities = field(default_factory=Entities)
     changed_since_snapshot: int = 0
     corrections_applied: int = 0  # how many of the partition's recorded corrections (Redis' log) are in here
