@@ -95,7 +95,7 @@ def make_items(vectors: np.ndarray, prefix: str, model_version: str):
     for i, v in enumerate(vectors):
         pos = KafkaPosition(topic="bench.embedded", partition=0, offset=i)
         event = EmbeddedClipping(id=f"{prefix}{i}", block="default", model="bench", model_version=model_version,
-                                 dim=DIM, vector=EmbeddedClipping.pack(v), has_image=True, has_text=True,
+                                 dim=vectors.shape[1], vector=EmbeddedClipping.pack(v), has_image=True, has_text=True,
                                  origin=pos, raw_ts_ms=now, embedded_ts_ms=now)
         items.append(Item(pos, event, event.array()))
     return items

@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--single-queries", type=int, default=200, help="single events timed at each checkpoint")
     p.add_argument("--recall-queries", type=int, default=500, help="fresh queries of the final recall check")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dim", type=int, default=None,
+                   help="vector length (default: what the shipped news model serves, its manifest's served_dim)")
     add_common_args(p, "linker-growth")
     args = p.parse_args(argv)
     args.out = results_path(args, "linker_growth")
@@ -99,23 +101,25 @@ def main(argv: list[str] | None = None) -> int:
     from clippings.services.linker.growth import GrowthPolicy
     from clippings.services.linker.index import configure_faiss
     from clippings.services.linker.partition import PartitionState
-    from bench.linker_data import DIM
+    from clippings.runtime.manifest import Manifest
+    from clippings.runtime.onnx_model import resolve_model
 
     args, started, info = parse_args(argv), time.time(), machine()
+    dim = args.dim or Manifest.load(resolve_model("news")).served_dim
     s = LinkerSettings()
     grow_at = s.index_grow_at if args.grow_at is None else args.grow_at
-    configure_faiss(s.faiss_threads, s.faiss_blas_min_queries, DIM)
+    configure_faiss(s.faiss_threads, s.faiss_blas_min_queries, dim)
     policy = GrowthPolicy(grow_at, args.threshold, s.index_recall_target, s.index_nprobe)
-    state = PartitionState("clippings.embedded", 0, DIM, s.index_spec, "bench", growth=policy)
+    state = PartitionState("clippings.embedded", 0, dim, s.index_spec, "bench", growth=policy)
     rule = DecisionRule(args.threshold, "range", s.knn_k, s.neighbours_in_event, "bench", s.neighbours_below)
-    corpus = Corpus(args.size, np.random.default_rng(args.seed))
+    corpus = Corpus(args.size, np.random.default_rng(args.seed), dim=dim)
     rows, added = grow(args, corpus, state, rule)
     recall = final_recall(state.blocks["default"], added, corpus.queries(args.recall_queries), args.threshold)
     print(f"\nfinal index: {len(added)} vectors, link recall {recall['link_recall']:.4f} "
           f"({recall['found_pairs']} of {recall['exact_pairs']} exact pairs)")
     summary = {"at_largest": rows[-1], "final": recall, "meets_10ms_p99": rows[-1]["decide1_p99_ms"] <= 10.0,
                "meets_recall_0_99": recall["link_recall"] >= 0.99}
-    config = vars(args) | {"grow_at": grow_at, "recall_target": policy.recall_target, "nprobe_start": policy.nprobe,
+    config = vars(args) | {"dim": dim, "grow_at": grow_at, "recall_target": policy.recall_target, "nprobe_start": policy.nprobe,
                            "index_spec": s.index_spec, "faiss_threads": s.faiss_threads}
     write_json(args.out, "linker_growth", config, rows, summary, info, started)
     return 0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from clippings.data.dataset import Record
 from clippings.errors import ExportError
-from clippings.evaluation.scoring import tune_serving
-from clippings.runtime.manifest import Thresholds
+from clippings.evaluation.scoring import TowerSet, tune_serving
+from clippings.runtime.manifest import MatchCurve, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,11 @@ class Decision:
 
     image_weight: float
     thresholds: Thresholds
+    match_probability: MatchCurve | None = None  # None: nothing labelled to fit it on
 
     def manifest_fields(self) -> dict:
-        return {"image_weight": self.image_weight, "thresholds": self.thresholds}
+        return {"image_weight": self.image_weight, "thresholds": self.thresholds,
+                "match_probability": self.match_probability}
 
 
 def calibrate(
@@ -41,27 +43,36 @@ def calibrate(
     """The serving decision for emb's graph, tuned on (records, images, texts); a threshold
     given by the caller wins over the tuned one, and untuned's values stand where nothing
     could be tuned."""
-    tuned = _tune(emb, records, images, texts)
-    return Decision(
+    from clippings.export.recalibrate import fit_match_curve
+
+    tuned, labelled = _tune(emb, records, images, texts)
+    decision = Decision(
         image_weight=tuned.get("image_weight", untuned.image_weight),
         thresholds={
             "link": link_threshold if link_threshold is not None else tuned.get("link", untuned.thresholds["link"]),
             "dedup": dedup_threshold if dedup_threshold is not None else tuned.get("dedup", untuned.thresholds["dedup"]),
         },
     )
+    if labelled is None:
+        return decision
+    curve = fit_match_curve([labelled], decision.image_weight, decision.thresholds)
+    return Decision(decision.image_weight, decision.thresholds, curve)
 
 
-def _tune(emb: OnnxEmbedder, records: list[Record], images: list, texts: list[str]) -> dict:
-    """w and thresholds chosen on the verification set; nothing to tune on a set without
-    entity labels."""
+def _tune(emb: OnnxEmbedder, records: list[Record], images: list,
+          texts: list[str]) -> tuple[dict, TowerSet | None]:
+    """w and thresholds chosen on the verification set, and its labelled clippings' towers;
+    nothing to tune on a set without entity labels."""
     labelled = [i for i, r in enumerate(records) if r.entity is not None]
     if len({records[i].entity for i in labelled}) < 2:
         log.warning("no entity labels in the verification data: image weight and thresholds keep their defaults")
-        return {}
+        return {}, None
     img, txt, ip, tp = emb.embed_towers([images[i] for i in labelled], [texts[i] for i in labelled])
-    tuned = tune_serving(img, txt, ip, tp, [records[i].split for i in labelled], [records[i].entity for i in labelled])
+    towers = TowerSet(img, txt, ip, tp, [records[i].split for i in labelled], [records[i].entity for i in labelled],
+                      [texts[i] or "" for i in labelled])
+    tuned = tune_serving(img, txt, ip, tp, towers.splits, towers.entities)
     log.info("tuned %s", " ".join(f"{k}={v:.3f}" for k, v in tuned.items()))
-    return tuned
+    return tuned, towers
 
 
 def verification_data(train_config: dict, data_dir: Path | None) -> Path:

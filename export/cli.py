@@ -51,6 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also weigh the captions' character pairs into the served vector, at the weight (0 to "
                         "0.6) that scores best on the sets: string similarity beside the model's, for feeds "
                         "whose OCR the model has not learned (docs/model.md, \"Text evidence\")")
+    c.add_argument("--pooling", choices=["sum", "concat"],
+                   help="how the towers become one vector: sum (the paper's, what training uses) or concat (each "
+                        "tower in its own half: a pair's cosine is w x photo cosine + (1 - w) x caption cosine; "
+                        "docs/model.md, \"Pooling\"); default: the model's")
+    c.add_argument("--keep-decision", action="store_true",
+                   help="keep MODEL's image weight, cuts and version; fit only the match probability that link "
+                        "events carry (docs/model.md, \"Match probability\")")
     c.set_defaults(func=run_calibrate)
 
 
@@ -68,11 +75,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from clippings.export.recalibrate import recalibrate
 
     m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold, args.splits,
-                           text_evidence=args.text_evidence)
+                           text_evidence=args.text_evidence, keep_decision=args.keep_decision,
+                           pooling=args.pooling)
     scores = " ".join(f"{k}={v:.3f}" for k, v in tuned.items() if k.startswith("val_"))
     evidence = f" text_evidence={m.text_evidence['weight']}" if m.text_evidence else ""
-    print(f"calibrated {m.name} version {m.version} to {args.out}: image_weight={m.image_weight}{evidence} "
-          f"thresholds={m.thresholds} ({scores})")
+    curve = m.match_probability
+    print(f"calibrated {m.name} version {m.version} to {args.out}: pooling={m.pooling} image_weight={m.image_weight}{evidence} "
+          f"thresholds={m.thresholds} match_probability=(slope {curve['slope']}, intercept {curve['intercept']}, "
+          f"{curve['pairs']} pairs)" + (f" ({scores})" if scores else ""))
     return 0
 
 

@@ -17,11 +17,15 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.errors import ConfigError, DatasetError
 from clippings.evaluation.evaluate import towers
+from clippings.evaluation.probability import candidate_pairs, fit_curve
 from clippings.evaluation.scoring import TowerSet, tune_partial_cuts, tune_serving_sets
-from clippings.runtime.manifest import Manifest, TextEvidence, Thresholds
+from clippings.runtime.manifest import Manifest, MatchCurve, TextEvidence, Thresholds
+from clippings.runtime.modality import pattern_codes
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM
 
@@ -55,15 +59,40 @@ def tuning_records(ds: Dataset, splits: Sequence[str] | None = None) -> list[Rec
 TEXT_WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
-def tower_set(emb: OnnxEmbedder, records: Sequence[Record]) -> TowerSet:
+def tower_set(emb: OnnxEmbedder, records: Sequence[Record], pooling: str | None = None) -> TowerSet:
+    """pooling: how the set's towers are to be pooled (default: as emb's manifest says)."""
     return TowerSet(*towers(emb, records), [r.split for r in records], [r.entity for r in records],
-                    [r.text or "" for r in records])
+                    [r.text or "" for r in records], pooling or emb.manifest.pooling)
+
+
+def fit_match_curve(sets: Sequence[TowerSet], image_weight: float, thresholds: Thresholds,
+                    text_evidence: TextEvidence | None = None) -> MatchCurve:
+    """The match probability's curve (runtime/probability.py) over the candidate pairs of every
+    set, served as the decision serves them."""
+    kind = "link" if sets[0].task == "link" else "dedup"
+    cuts = (thresholds["link"], None, None) if kind == "link" else (
+        thresholds["dedup"], thresholds.get("text_only"), thresholds.get("image_only"))
+    lam, dim = (text_evidence["weight"], text_evidence["dim"]) if text_evidence else (0.0, TEXT_DIM)
+    pairs = [candidate_pairs(s.served(image_weight, lam, dim), s.entities, pattern_codes(s.image_present, s.text_present),
+                             cuts, s.splits) for s in sets]
+    try:
+        return fit_curve(np.concatenate([m for m, _ in pairs]), np.concatenate([y for _, y in pairs]), kind)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def graph_version(model_dir: Path, manifest: Manifest) -> str:
+    """The version `clippings export` gave the graph: the hash of its fp32 file."""
+    return hashlib.sha256((model_dir / manifest.files["fp32"]).read_bytes()).hexdigest()[:12]
 
 
 def calibrated_version(base: str, image_weight: float, link: float, dedup: float,
-                       text_evidence: TextEvidence | None = None, thresholds: Thresholds | None = None) -> str:
+                       text_evidence: TextEvidence | None = None, thresholds: Thresholds | None = None,
+                       pooling: str = "sum") -> str:
     key = f"{base}|w={image_weight:.4f}|link={link:.4f}|dedup={dedup:.4f}"
     # What a decision did not have stays out of the key: the versions of older decisions hold.
+    if pooling != "sum":
+        key += f"|pooling={pooling}"
     if text_evidence is not None:
         key += f"|text={text_evidence['weight']:.4f}x{text_evidence['dim']}"
     for name in ("text_only", "image_only"):
@@ -75,23 +104,31 @@ def calibrated_version(base: str, image_weight: float, link: float, dedup: float
 def recalibrate(
     model: str | Path, data_dirs: Sequence[Path], out_dir: Path,
     link_threshold: float | None = None, dedup_threshold: float | None = None, splits: Sequence[str] | None = None,
-    text_evidence: bool = False,
+    text_evidence: bool = False, keep_decision: bool = False, pooling: str | None = None,
 ) -> tuple[Manifest, dict]:
     """-> (the new manifest, written with the graphs to out_dir; the tuning scores).
 
     text_evidence: also choose the weight of the caption's character pairs in the served vector
-    (TEXT_WEIGHT_GRID, 0 among them); without it a model that has text evidence keeps its weight."""
+    (TEXT_WEIGHT_GRID, 0 among them); without it a model that has text evidence keeps its weight.
+    keep_decision: tune nothing; only fit the match probability, under the same version.
+    pooling: "sum" or "concat" (runtime/onnx_model.pool; default: the model's)."""
+    if keep_decision and (text_evidence or link_threshold is not None or dedup_threshold is not None or pooling):
+        raise ConfigError("--keep-decision keeps the model's decision: it takes no --text-evidence, --pooling "
+                          "or thresholds")
+    if pooling not in (None, "sum", "concat"):
+        raise ConfigError(f"--pooling {pooling!r}: sum or concat")
     if not data_dirs:
         raise ConfigError("give at least one labelled set with --data")
     emb = OnnxEmbedder(model, providers=["CPUExecutionProvider"])
     if out_dir.resolve() == emb.model_dir.resolve():
         raise ConfigError(f"--out {out_dir} is the model's own folder: write the recalibrated model elsewhere")
-    sets = []
-    for d in data_dirs:
-        records = tuning_records(load_dataset(d), splits)
-        log.info("calibration set %s: %d labelled records", d, len(records))
-        sets.append(tower_set(emb, records))
+    sets = [_calibration_set(emb, d, splits, pooling) for d in data_dirs]
     base = emb.manifest
+    if keep_decision:
+        manifest = base.model_copy(update={
+            "match_probability": fit_match_curve(sets, base.image_weight, base.thresholds, base.text_evidence)})
+        _write(emb.model_dir, manifest, out_dir)
+        return manifest, {}
     had = base.text_evidence
     weights = TEXT_WEIGHT_GRID if text_evidence else (had["weight"] if had else 0.0,)
     dim = had["dim"] if had else TEXT_DIM
@@ -107,17 +144,35 @@ def recalibrate(
         partial = tune_partial_cuts(sets, tuned["image_weight"], dedup, tuned["text_weight"], dim)
         thresholds |= {"text_only": partial["text_only"], "image_only": partial["image_only"]}
         tuned |= {k: v for k, v in partial.items() if k.startswith("val_")}
+    curve = fit_match_curve(sets, tuned["image_weight"], thresholds, evidence)
+    pooled_as = pooling or base.pooling
     manifest = base.model_copy(update={
-        "image_weight": tuned["image_weight"], "thresholds": thresholds,
-        "text_evidence": evidence,
-        "version": calibrated_version(base.version, tuned["image_weight"], link, dedup, evidence, thresholds),
+        "image_weight": tuned["image_weight"], "thresholds": thresholds, "pooling": pooled_as,
+        "text_evidence": evidence, "match_probability": curve,
+        # From the graph's own hash, not the manifest's version: the same decision on the same
+        # graph is the same version, however often it was calibrated. The curve is not part of
+        # it: it changes what link events say, not which vectors are served nor how they link.
+        "version": calibrated_version(graph_version(emb.model_dir, base), tuned["image_weight"], link, dedup,
+                                      evidence, thresholds, pooled_as),
         "calibrated_on": [str(d) for d in data_dirs],
     })
+    _write(emb.model_dir, manifest, out_dir)
+    return manifest, tuned
+
+
+def _calibration_set(emb: OnnxEmbedder, data_dir: Path, splits: Sequence[str] | None,
+                     pooling: str | None) -> TowerSet:
+    records = tuning_records(load_dataset(data_dir), splits)
+    log.info("calibration set %s: %d labelled records", data_dir, len(records))
+    return tower_set(emb, records, pooling)
+
+
+def _write(model_dir: Path, manifest: Manifest, out_dir: Path) -> None:
+    """The graphs of model_dir and the new manifest -> out_dir, replaced only once complete."""
     staging = out_dir.parent / f".{out_dir.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(emb.model_dir, staging)
+    shutil.copytree(model_dir, staging)
     manifest.save(staging)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging.rename(out_dir)
-    return manifest, tuned

@@ -50,13 +50,16 @@ if [ "$name" = news ]; then
   # feed with real OCR: long captions read back by tesseract, photos that tell sibling stories
   # apart less (the shift pipeline, a seed of its own). Tuned on the generator's validation set
   # alone it trusts the photo and a high cut, which cost 0.18-0.21 ARI on two such feeds
-  # (docs/model.md, "Calibrating to a feed"). Calibration also chooses the cuts for a caption
-  # or a photo alone against a complete clipping ("A clipping missing one modality").
+  # (docs/model.md, "Calibrating to a feed"). The towers are served side by side (--pooling
+  # concat: a pair's cosine is the weighted mean of its photos' and captions' cosines;
+  # docs/model.md, "Pooling"), and calibration also chooses the cuts for a caption or a photo
+  # alone against a complete clipping ("A clipping missing one modality") and the match
+  # probability that link events carry ("Match probability").
   $py -m clippings.cli export "runs/$name" --out "runs/$name-export" --name "$name" "${variants[@]}"
   $py -m clippings.cli synth news data/news-val --task dedup --entities 500 --seed 12 --workers 2 --overwrite
   $py -m clippings.cli shift news data/news-feed-sample --entities 400 --seed 35 --workers 2 --overwrite
   $py -m clippings.cli calibrate "runs/$name-export" --data data/news-val --data data/news-feed-sample \
-      --splits val,test --out "clippings/assets/models/$name"
+      --pooling concat --out "clippings/assets/models/$name"
 else
   $py -m clippings.cli export "runs/$name" --out "clippings/assets/models/$name" --name "$name" "${variants[@]}"
 fi

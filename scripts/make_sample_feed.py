@@ -7,7 +7,8 @@ news clippings: clear-cut wire-service reprints only, as judged by a model's emb
 The feed shows the mechanics of the stream, not the model's error rate, so a story is kept
 only when its reprints are joined to each other by links of cosine >= --within (the weakest
 edge of the story's maximum spanning tree) and each of them has cosine < --across to every
-other story's reprints. Stories are taken in pool order while they fit in --records
+other story's reprints; by default 0.08 above and 0.02 below the model's dedup cut, in the
+vectors the embedder serves. Stories are taken in pool order while they fit in --records
 clippings (one that would overflow is passed over), then
 shuffled with random.Random(0) so that duplicates do not arrive side by side. A retrained
 model needs the selection redone: it decides what "clear-cut" means.
@@ -28,7 +29,7 @@ import numpy as np
 from clippings.data.dataset import load_dataset, prepare_output_dir
 from clippings.errors import ClippingsError
 from clippings.evaluation.evaluate import towers
-from clippings.runtime.onnx_model import OnnxEmbedder, pool
+from clippings.runtime.onnx_model import OnnxEmbedder
 
 REPRINTS = ("wire", "truncated")  # meta.jsonl `variant`: the same photo and caption printed again
 
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-weight", type=float, default=None, help="default: the manifest's")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--records", type=int, default=44)
-    p.add_argument("--within", type=float, default=0.90)
-    p.add_argument("--across", type=float, default=0.80)
+    p.add_argument("--within", type=float, default=None, help="default: the model's dedup cut + 0.08")
+    p.add_argument("--across", type=float, default=None, help="default: the model's dedup cut - 0.02")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
 
@@ -98,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"{args.pool}: no wire or truncated reprints in meta.jsonl")
     emb = OnnxEmbedder(args.model)
     w = emb.image_weight if args.image_weight is None else args.image_weight
-    vectors = pool(*towers(emb, records), w)
+    vectors = emb.served(*towers(emb, records), [r.text or "" for r in records], image_weight=w)
     entities = [r.entity for r in records]
+    cut = emb.manifest.thresholds["dedup"]
+    within = round(cut + 0.08, 4) if args.within is None else args.within
+    across = round(cut - 0.02, 4) if args.across is None else args.across
 
     chosen: list[str] = []
-    for story in clear_cut_stories(entities, vectors, args.within, args.across):
+    for story in clear_cut_stories(entities, vectors, within, across):
         size = entities.count(story)
         if len(chosen) + size <= args.records:  # a story too big to fit is passed over, not cut
             chosen += [r.id for r in records if r.entity == story]

@@ -156,6 +156,7 @@ class Neighbour(BaseModel):
     id: str
     similarity: float  # cosine
     entity_id: str  # its entity before this decision
+    probability: float | None = None  # that it is the same entity: the manifest's match probability
 
 
 CorrectionAction = Literal["confirm", "reject", "merge"]
@@ -222,6 +223,10 @@ class LinkEvent(_Event):
     is_duplicate: bool  # joined an existing entity
     matched_id: str | None = None  # the most similar earlier clipping at or above threshold
     similarity: float | None = None
+    # The manifest's match probability (its match_probability curve) that this clipping is the
+    # same entity as matched_id, or, when new, as its most similar neighbour; absent when the
+    # model has no curve or the clipping no neighbour.
+    probability: float | None = None
     neighbours: list[Neighbour] = Field(default_factory=list)  # top neighbours, any similarity
     merged_entities: list[str] = Field(default_factory=list)  # now part of entity_id
     model_version: str

@@ -53,8 +53,35 @@ def test_calibration_finds_the_cut_at_which_a_caption_alone_finds_its_reprint():
     s = towers_of_stories(6, 0.7, np.random.default_rng(0))
     cuts = tune_partial_cuts([s], 0.5, 0.95)
     assert cuts["val_text_only_links"] == 1.0 and cuts["val_text_only_false_links"] == 0.0
-    assert 0.8 <= cuts["text_only"] <= 0.92  # the highest cut that keeps every link
+    assert cuts["val_text_only_ari"] == 1.0 and cuts["text_only"] <= 0.92
     assert cuts["val_image_only_links"] == 1.0 and cuts["image_only"] <= 0.92
+
+
+def test_a_cut_that_reaches_a_reprint_and_a_sibling_story_is_not_chosen():
+    """A caption alone (x0) finds its reprint at 0.62 but a sibling story of four reprints (z)
+    at 0.58, whose captions share most sentences with it; another caption alone (y0) finds its
+    reprint only at 0.51. Counting each caption's nearest neighbour, 0.50 links both and never
+    wrongly; in single linkage it also joins x0 to z, merging two stories. The cut must lie
+    between 0.58 and 0.62."""
+    basis = iter(np.eye(24))
+    u, gx, gz, gy, hx, hz, hy = (next(basis) for _ in range(7))
+    txt, img, ent = [], [], []
+    for e, shared, own, face in (("x", (0.82, 0.06), gx, hx), ("z", (0.82, 0.08), gz, hz), ("z", (0.82, 0.08), gz, hz),
+                                 ("z", (0.82, 0.08), gz, hz), ("z", (0.82, 0.08), gz, hz), ("y", (0.0, 0.72), gy, hy),
+                                 ("x", (0.82, 0.06), gx, hx), ("y", (0.0, 0.72), gy, hy)):
+        a, b = shared
+        # caption: sqrt(a) of the sentences x and z share, sqrt(b) of the story's own, the rest this reprint's
+        txt.append(np.sqrt(a) * u + np.sqrt(b) * own + np.sqrt(1 - a - b) * next(basis))
+        img.append(face)  # one photo per story, the same in every reprint
+        ent.append(e)
+    n = len(ent)
+    s = TowerSet(np.array(img, np.float32), np.array(txt, np.float32), np.ones(n, np.float32),
+                 np.ones(n, np.float32), ["val"] * n, ent)
+    # Of the eight complete clippings with a duplicate, the 1st and the 6th (x0 and y0) lose their photo.
+    cuts = tune_partial_cuts([s], 0.5, 0.8)
+    assert 0.59 <= cuts["text_only"] <= 0.62
+    assert cuts["val_text_only_ari"] == pytest.approx(adjusted_rand_score(
+        [0, 1, 1, 1, 1, 2, 0, 2], [0, 1, 1, 1, 1, 2, 0, 3]))  # x kept whole, y0 left alone
 
 
 @pytest.fixture(scope="module")

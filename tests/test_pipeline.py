@@ -133,6 +133,8 @@ def test_export_writes_the_calibration_of_its_own_graph(tiny):
     emb = OnnxEmbedder(tiny / "model", providers=["CPUExecutionProvider"])
     decision = calibrate(emb, records, images, texts, Decision(0.5, UNTUNED_THRESHOLDS))
     assert (manifest.image_weight, manifest.thresholds) == (decision.image_weight, decision.thresholds)
+    # ... and the match probability fitted at that decision on the same clippings' candidate pairs.
+    assert manifest.match_probability == decision.match_probability and decision.match_probability["pairs"] > 0
     forced = calibrate(emb, records, images, texts, Decision(0.5, UNTUNED_THRESHOLDS), link_threshold=0.42)
     assert forced.thresholds == {"link": 0.42, "dedup": decision.thresholds["dedup"]}
     assert not (tiny / ".model.partial").exists()

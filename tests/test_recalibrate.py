@@ -2,6 +2,7 @@
 the real shipped graph, written as a new model folder the services and `clippings eval` load."""
 
 import json
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import DEDUP_GRID, dedup_curve, labels_of, plateau, single_linkage
 from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_partial_cuts, tune_serving_sets
-from clippings.export.recalibrate import calibrated_version, recalibrate, tower_set, tuning_records
+from clippings.export.recalibrate import calibrated_version, fit_match_curve, recalibrate, tower_set, tuning_records
 from clippings.errors import ConfigError, DatasetError
 from clippings.runtime.manifest import Manifest
 from clippings.runtime.onnx_model import OnnxEmbedder
@@ -120,14 +121,29 @@ def test_calibrate_writes_a_model_the_services_load(feeds, tmp_path):
     assert m.thresholds == {"link": tuned["link"], "dedup": tuned["dedup"], "text_only": partial["text_only"],
                             "image_only": partial["image_only"]}
     assert m.calibrated_on == [str(d) for d in feeds]
-    assert m.version == calibrated_version(base.manifest.version, m.image_weight, tuned["link"], tuned["dedup"],
-                                           thresholds=m.thresholds)
+    # From the graph's hash, the version `clippings export` gave it, not from the manifest's.
+    graph = hashlib.sha256((base.model_dir / "model.onnx").read_bytes()).hexdigest()[:12]
+    assert m.pooling == base.manifest.pooling  # kept unless --pooling says otherwise
+    assert m.version == calibrated_version(graph, m.image_weight, tuned["link"], tuned["dedup"],
+                                           thresholds=m.thresholds, pooling=m.pooling)
     assert m.version != base.manifest.version  # the linker never mixes vectors pooled two ways
+    assert m.match_probability == fit_match_curve(sets, m.image_weight, m.thresholds)
+    assert m.match_probability["cut"] == "dedup" and m.match_probability["slope"] > 0
     for variant, name in m.files.items():  # the graphs are the shipped ones, byte for byte
         assert (out / name).read_bytes() == (base.model_dir / name).read_bytes(), variant
     assert m.version in proc.stdout and str(m.thresholds["dedup"]) in proc.stdout
     served = OnnxEmbedder(out)  # what the embedder service loads
     assert served.image_weight == tuned["image_weight"]
+    # The same decision on the same graph is the same version, however often it is calibrated.
+    again, _ = recalibrate(out, list(feeds), tmp_path / "again")
+    assert (again.version, again.thresholds, again.match_probability) == (m.version, m.thresholds, m.match_probability)
+    # --keep-decision: the shipped decision and version, only a curve fitted to it.
+    kept, _ = recalibrate("news", [feeds[0]], tmp_path / "kept", keep_decision=True)
+    shipped = base.manifest
+    assert (kept.version, kept.image_weight, kept.thresholds) == (shipped.version, shipped.image_weight, shipped.thresholds)
+    assert kept.match_probability == fit_match_curve(sets[:1], shipped.image_weight, shipped.thresholds)
+    with pytest.raises(ConfigError, match="keep-decision"):
+        recalibrate("news", [feeds[0]], tmp_path / "x", dedup_threshold=0.8, keep_decision=True)
 
 
 def test_calibrate_refuses_what_it_cannot_tune_on(feeds, tmp_path):

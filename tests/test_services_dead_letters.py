@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import KafkaError, Producer
 from PIL import Image
 
+from clippings.runtime.manifest import Manifest
 from clippings.services.config import ClientSettings
 from clippings.services.kafka.dlq import VALUE_MAX_BYTES, DeadLetters
 from clippings.services.kafka.clients import Outbox, make_producer
@@ -179,7 +180,7 @@ def raw_records() -> tuple[dict[str, tuple[bytes, bytes, list]], dict[str, str]]
 
 def embedded_records(model) -> dict[str, tuple[bytes, bytes, list]]:
     manifest = json.loads((model / "manifest.json").read_text())
-    vector = np.zeros(manifest["embedding_dim"], np.float32)
+    vector = np.zeros(Manifest.load(model).served_dim, np.float32)
     vector[0] = 1
     doc = json.loads(EmbeddedClipping(
         id="emb-v2", block="default", model=manifest["name"], model_version=manifest["version"],

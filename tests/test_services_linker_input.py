@@ -8,7 +8,6 @@ the DLQ.
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
+from clippings.runtime.manifest import Manifest
 from clippings.services.schemas import DlqRecord, EmbeddedClipping, KafkaPosition, LinkEvent
 from clippings.services.linker.store import RedisState, redis_client
 
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.integration
 
 
 def model_of(news_model: Path) -> tuple[int, str]:
-    manifest = json.loads((news_model / "manifest.json").read_text())
-    return manifest["embedding_dim"], manifest["version"]
+    manifest = Manifest.load(news_model)
+    return manifest.served_dim, manifest.version
 
 
 def embedded(cid: str, block: str, vector: np.ndarray, version: str, dim: int | None = None) -> bytes:

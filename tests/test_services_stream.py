@@ -25,6 +25,8 @@ from stream_checks import (assert_linked_exactly_once, client, committed_offsets
 
 from clippings.data.dataset import load_dataset
 from clippings.evaluation.linking import single_linkage
+from clippings.runtime.manifest import Manifest
+from clippings.runtime.probability import match_probability, reference_cuts
 from clippings.services.local.replay import publish
 from clippings.services.schemas import DlqRecord, EmbeddedClipping, LinkEvent, RawClipping
 from clippings.services.local.stack import RedisServer
@@ -71,6 +73,18 @@ def test_sample_feed_end_to_end(run_service, kafka_bootstrap, topics, topic_read
                                              [r.text for r in ds.records])
     cos = np.einsum("nd,nd->n", offline, np.stack([streamed[r.id] for r in ds.records]))
     assert cos.min() > 0.999
+
+    # Each event's match probability is the one `clippings eval` reads off the manifest's curve
+    # for the same pair of offline vectors (the sample feed's clippings are all complete).
+    manifest = Manifest.load(news_model)
+    row = {r.id: i for i, r in enumerate(ds.records)}
+    with_partner = [link for link in decided if link.neighbours]
+    assert {link.id for link in decided if link.is_duplicate} <= {link.id for link in with_partner}
+    for link in with_partner:
+        partner = link.matched_id or link.neighbours[0].id
+        pair_cos = float(offline[row[link.id]] @ offline[row[partner]])
+        want = match_probability(pair_cos, reference_cuts(manifest)[0], manifest.match_probability)
+        assert link.probability == pytest.approx(want, abs=1e-4), link
 
     port_e, port_l = embedder.service.http.port, linker.service.http.port
     assert metric(port_e, 'clippings_events_out_total{stage="embedder"}') == len(labels)
@@ -136,7 +150,7 @@ def test_dead_letters_for_each_kind_of_bad_input(run_service, kafka_bootstrap, t
     for name, value in raw.items():
         p.produce(topics.raw, value=value, key=name.encode(), headers=[("trace", name.encode())])
     # Bad records on the linker's input too: another model's vector, a broken vector, broken JSON.
-    dim = json.loads((news_model / "manifest.json").read_text())["embedding_dim"]
+    dim = Manifest.load(news_model).served_dim
     version = json.loads((news_model / "manifest.json").read_text())["version"]
     unit = np.zeros(dim, np.float32)
     unit[0] = 1

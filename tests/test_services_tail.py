@@ -74,3 +74,10 @@ def test_tail_counts_only_its_prefix_and_stops_when_complete(kafka_bootstrap, to
     assert "other-" not in out and "WRONG" not in out
     summary = dict(part.split("=", 1) for part in out.strip().splitlines()[-1].split())
     assert summary["events"] == "3" and summary["flags_correct"] == "2/2" and summary["unlabelled"] == "1"
+
+
+def test_a_duplicate_line_shows_the_match_probability_when_the_event_has_one():
+    dup = link("b", "e-a", True, 1)
+    assert format_link(dup, "ok", color=False).endswith("matched=x cos=0.900")
+    with_p = dup.model_copy(update={"probability": 0.934})
+    assert format_link(with_p, "ok", color=False).endswith("matched=x cos=0.900 p=0.93")

@@ -45,7 +45,7 @@ def test_linker_links_the_served_vectors_as_eval_clusters_them(run_service, topi
     emb = OnnxEmbedder(text_model)
     ds = load_dataset(sample_feed)
     offline = emb.embed([Image.open(r.image) if r.image else None for r in ds.records], [r.text for r in ds.records])
-    assert offline.shape[1] == emb.manifest.embedding_dim + 256
+    assert offline.shape[1] == emb.manifest.served_dim == OnnxEmbedder("news").manifest.served_dim + 256
     streamed = first_vectors(topic_reader(topics.embedded, lambda recs: len(recs) >= len(labels)))
     assert np.einsum("nd,nd->n", offline, np.stack([streamed[r.id] for r in ds.records])).min() > 0.999
 

@@ -15,7 +15,7 @@ from clippings.data.dataset import load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import labels_of, single_linkage
 from clippings.evaluation.scoring import TowerSet, tune_serving_sets
-from clippings.export.recalibrate import TEXT_WEIGHT_GRID, calibrated_version, tower_set
+from clippings.export.recalibrate import TEXT_WEIGHT_GRID, calibrated_version, graph_version, tower_set
 from clippings.runtime.manifest import Manifest
 from clippings.runtime.onnx_model import OnnxEmbedder, pool
 from clippings.runtime.preprocess import load_image
@@ -83,7 +83,7 @@ def test_calibration_weighs_the_captions_in_where_the_towers_cannot_tell():
 
 
 def test_manifest_keeps_text_evidence_and_leaves_it_out_when_unset(tmp_path):
-    news = OnnxEmbedder("news").manifest
+    news = OnnxEmbedder("news").manifest.model_copy(update={"pooling": "sum"})
     assert news.text_evidence is None and news.served_dim == news.embedding_dim
     news.save(tmp_path)
     assert "text_evidence" not in json.loads((tmp_path / "manifest.json").read_text())
@@ -114,8 +114,9 @@ def test_calibrate_text_evidence_writes_what_tuning_chose(news_sets, tmp_path):
     evidence = {"weight": tuned["text_weight"], "dim": 256} if tuned["text_weight"] else None
     assert m.text_evidence == evidence
     assert (m.image_weight, m.thresholds["dedup"]) == (tuned["image_weight"], tuned["dedup"])
-    assert m.version == calibrated_version(base.manifest.version, m.image_weight, m.thresholds["link"],
-                                           m.thresholds["dedup"], evidence, m.thresholds)
+    assert m.version == calibrated_version(graph_version(base.model_dir, base.manifest), m.image_weight,
+                                           m.thresholds["link"], m.thresholds["dedup"], evidence, m.thresholds,
+                                           m.pooling)
 
 
 def test_eval_scores_the_served_vectors_and_the_model_alone(news_sets, tmp_path):
@@ -132,12 +133,12 @@ def test_eval_scores_the_served_vectors_and_the_model_alone(news_sets, tmp_path)
     texts = [r.text for r in test]
     img, txt, ip, tp = emb.embed_towers([load_image(r.image) if r.image else None for r in test], texts)
     served = emb.embed([load_image(r.image) if r.image else None for r in test], texts)
-    assert served.shape[1] == base.manifest.embedding_dim + 256
-    assert np.allclose(served, with_text_evidence(pool(img, txt, ip, tp, m.image_weight), texts, 0.3, 256), atol=1e-6)
+    assert served.shape[1] == base.manifest.served_dim + 256
+    assert np.allclose(served, with_text_evidence(pool(img, txt, ip, tp, m.image_weight, m.pooling), texts, 0.3, 256), atol=1e-6)
     truth = labels_of([r.entity for r in test])
     assert metrics["clippings"]["ari"] == pytest.approx(
         adjusted_rand_score(truth, single_linkage(served, m.thresholds["dedup"])))
     # embedding_only: the pooled vectors without the captions' pairs, at its own cut tuned on val.
     only = metrics["embedding_only"]
-    assert adjusted_rand_score(truth, single_linkage(pool(img, txt, ip, tp, only["image_weight"]), only["threshold"])) \
+    assert adjusted_rand_score(truth, single_linkage(pool(img, txt, ip, tp, only["image_weight"], m.pooling), only["threshold"])) \
         == pytest.approx(only["ari"])

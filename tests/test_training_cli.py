@@ -126,3 +126,25 @@ def test_dataset_error_lines_are_exact(tmp_path):
     assert [r.line for r in recs] == [2, 3]
     with pytest.raises(DatasetError):
         load_dataset(tmp_path / "missing")
+
+
+def test_photo_augmentation_is_refused_for_text_crops(sets, tmp_path):
+    proc = clippings("train", "--data", str(sets / "jp-train"), "--out", str(tmp_path / "r"), "--photo-augment")
+    assert proc.returncode == 2 and "--photo-augment is for photos" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_reprint_moves_and_recolours_the_photo_but_keeps_its_size():
+    import torch
+
+    from clippings.training.augment import reprint
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 3, 32, 32)
+    x[:, 0, 8:24, 8:24] = 1.0  # a red square in the middle of a grey frame
+    y = reprint(x)
+    assert y.shape == x.shape
+    red_mass = y[:, 0].sum(dim=(1, 2))
+    assert (red_mass - x[:, 0].sum(dim=(1, 2))).abs().max() > 1.0  # cropped: the square grows or shifts
+    grey = (y[:, 0] - y[:, 1]).abs().amax(dim=(1, 2)) < 1e-6
+    assert 0 < int(grey.sum()) < len(y)  # some printed in grey, not all
+    assert torch.equal(reprint(torch.zeros(2, 3, 32, 32)), torch.zeros(2, 3, 32, 32))  # nothing from nothing

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--modality-dropout", type=float, default=0.0, metavar="P",
                    help="stage 2: share of clippings pooled from their image or their text alone, so that a "
                         "clipping missing one lands nearer its full reprint (default 0)")
+    p.add_argument("--photo-augment", action="store_true",
+                   help="photos: each batch also cropped 75-100%%, tilted, grey or out of colour balance and "
+                        "rescanned at a lower resolution (training/augment.py, reprint)")
     p.add_argument("--image-weight", type=float, help="w of the pooled embedding (default: the preset's, 0.5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: all cores)")
@@ -158,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
     model_cfg = _model_config(args, records)
     tokenizer = make_tokenizer(model_cfg.preprocess, model_cfg.hf_path)
     trunk = _frozen_trunk(model_cfg, args.threads)
+    if args.photo_augment and (trunk is not None or model_cfg.preprocess.channels != 3):
+        raise ClippingsError(f"--photo-augment is for photos; preset {model_cfg.name!r} reads "
+                             f"{'text lines through a frozen trunk' if trunk is not None else 'grayscale crops'}")
     cache = args.out / "features"
     train = encode_records(records, model_cfg.preprocess, tokenizer, desc="preprocess train", trunk=trunk, cache_dir=cache)
     val = encode_records(val_records, model_cfg.preprocess, tokenizer, desc="preprocess val",
@@ -173,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, classes_per_batch=args.classes_per_batch, instances=args.instances,
         lr=args.lr, seed=args.seed, threads=args.threads, device=device,
         augment=trunk is None,  # pixel noise means nothing to features computed once per crop
-        modality_dropout=args.modality_dropout,
+        modality_dropout=args.modality_dropout, photo_augment=args.photo_augment,
     )
     trainer = Trainer(model_cfg, cfg, train, val, val_splits)
     if args.resume:

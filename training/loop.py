@@ -51,6 +51,7 @@ class TrainConfig:
     temperature: float = 0.1  # SupCon
     unimodal_weight: float = 0.5  # SupCon on each tower too, so a clipping missing one modality still links
     augment: bool = True  # print/scan noise on every batch (training/augment.py)
+    photo_augment: bool = False  # and another reprint's crop, tilt, colour and resolution (augment.reprint)
     # Stage 2: the share of clippings pooled from one modality only (half without the image,
     # half without the text), so that a caption without its photo, or a photo without its
     # caption, lands near the full clipping and links at the one served threshold.
@@ -187,6 +188,9 @@ class Trainer:
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, math.log(100))
 
+    def _augment(self, pixels: torch.Tensor) -> torch.Tensor:
+        return augment(pixels, photos=self.cfg.photo_augment) if self.cfg.augment else pixels
+
     def _on_device(self, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return tuple(t.to(self.device, non_blocking=True) for t in tensors)
 
@@ -200,7 +204,7 @@ class Trainer:
             if len(idx) < 2:
                 continue
             pixels, ids, _, _ = self._on_device(self.train_set.batch(idx))
-            img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
+            img, txt = self.model(self._augment(pixels), ids)
             loss = clip_loss(img, txt, self.model.logit_scale.exp())
             self._update(loss)
             losses.append(loss.item())
@@ -220,7 +224,7 @@ class Trainer:
             idx = torch.as_tensor(idx)
             pixels, ids, ip, tp = self._on_device(self.train_set.batch(idx))
             labels = self.labels[idx.to(self.device)]
-            img, txt = self.model(augment(pixels) if self.cfg.augment else pixels, ids)
+            img, txt = self.model(self._augment(pixels), ids)
             pip, ptp = drop_modality(ip, tp, self.cfg.modality_dropout)
             loss = supcon_loss(pool(img, txt, w, pip, ptp), labels, t)
             if self.cfg.unimodal_weight > 0:

@@ -75,4 +75,8 @@ def run(args: argparse.Namespace) -> int:
     partial = result["missing_modality"]
     print(f"  missing one modality (n={partial['n']}, at {partial['threshold']:.3f}): linked to their own entity: "
           f"text only {partial['text_only']['links']:.3f}, image only {partial['image_only']['links']:.3f}")
+    prob = result.get("match_probability")
+    if prob and prob["pairs"]:
+        print(f"  match probability on {prob['pairs']} candidate pairs ({prob['matching']:.3f} matching): "
+              f"mean {prob['mean_probability']:.3f}, Brier {prob['brier']:.3f}, log loss {prob['log_loss']:.3f}")
     return 0

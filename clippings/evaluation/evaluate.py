@@ -22,6 +22,8 @@ from clippings.evaluation.linking import (
     cluster_dense, grid_search, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold,
 )
 from clippings.evaluation.partial import missing_modality
+from clippings.evaluation.probability import candidate_pairs, curve_scores
+from clippings.runtime.probability import reference_cuts
 from clippings.evaluation.scoring import WEIGHT_GRID, dedup_scores, link_decision_accuracy, link_scores
 from clippings.runtime.preprocess import load_image
 
@@ -45,6 +47,16 @@ def _string_link(records: Sequence[Record]) -> dict[str, dict]:
     return out
 
 
+def probability_report(served: np.ndarray, entities: Sequence[str | None], codes: np.ndarray,
+                       splits: Sequence[str] | None, manifest: Manifest | None) -> dict | None:
+    """How well the manifest's match probability fits this set's candidate pairs (the served
+    vectors' K nearest, the probabilities the linker's events would carry); None without a curve."""
+    if manifest is None or manifest.match_probability is None:
+        return None
+    margins, same = candidate_pairs(served, entities, codes, reference_cuts(manifest), splits)
+    return {"curve": dict(manifest.match_probability), **curve_scores(margins, same, manifest.match_probability)}
+
+
 def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to: Path | None = None) -> dict:
     """Top-1 of every method. served=True reports the "clippings" decision at the manifest's
     "no match" threshold (what the linker uses) instead of the one tuned on this set."""
@@ -53,7 +65,7 @@ def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to:
     texts = [r.text or "" for r in records]
     splits = [r.split for r in records]
     entities = [r.entity for r in records]
-    vectors = {"clippings": emb.served(img, txt, ip, tp, texts), "embedding_only": pool(img, txt, ip, tp, emb.image_weight),
+    vectors = {"clippings": emb.served(img, txt, ip, tp, texts), "embedding_only": pool(img, txt, ip, tp, emb.image_weight, emb.manifest.pooling),
                "image_only": pool(img, txt, ip, tp, 1.0), "text_only": pool(img, txt, ip, tp, 0.0)}
     metrics = {}
     for name, w in (("clippings", emb.image_weight), ("image_only", 1.0), ("text_only", 0.0)):
@@ -78,7 +90,9 @@ def evaluate_link(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to:
     partial = missing_modality(img, txt, ip, tp, entities, emb.image_weight, metrics["clippings"]["threshold"],
                                queries=np.flatnonzero(split_a == "query"), targets=np.flatnonzero(split_a == "corpus"),
                                texts=texts, manifest=emb.manifest)
-    return {"task": "link", "n": s["n"], "metrics": metrics, "missing_modality": partial}
+    probability = probability_report(vectors["clippings"], entities, pattern_codes(ip, tp), splits, emb.manifest)
+    return {"task": "link", "n": s["n"], "metrics": metrics, "missing_modality": partial,
+            **({"match_probability": probability} if probability else {})}
 
 
 def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to: Path | None = None) -> dict:
@@ -107,6 +121,11 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
         result["metrics"]["embedding_only"] = {"ari": chosen["ari"], "image_weight": chosen["image_weight"]}
     if plot_to is not None:
         plot_dedup_scores(emb.served(*t_towers, t_texts, chosen["image_weight"]), t_ent, chosen["threshold"], plot_to)
+    # At the manifest's decision, whatever was tuned: the curve belongs to the served vectors.
+    probability = probability_report(emb.served(*t_towers, t_texts), t_ent, pattern_codes(t_towers[2], t_towers[3]),
+                                     None, emb.manifest)
+    if probability:
+        result["match_probability"] = probability
     return result
 
 
@@ -123,7 +142,7 @@ def dedup_report(v_towers: Towers, t_towers: Towers, val: Sequence[Record], test
     truth = labels_of(t_ent)
 
     def vectors(tw: Towers, texts: list[str], w: float, evidence: bool) -> np.ndarray:
-        pooled = pool(*tw, w)
+        pooled = pool(*tw, w, manifest.pooling if manifest is not None else "sum")
         return served_vectors(pooled, texts, manifest) if evidence and manifest is not None else pooled
 
     def score(w: float, evidence: bool = False) -> dict:

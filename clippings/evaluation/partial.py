@@ -27,7 +27,7 @@ Serve = Callable[[np.ndarray, Sequence[str]], np.ndarray]  # pooled vectors and 
 def partial_tops(
     img: np.ndarray, txt: np.ndarray, ip: np.ndarray, tp: np.ndarray, entities: Sequence[str | None],
     image_weight: float, queries: np.ndarray | None = None, targets: np.ndarray | None = None,
-    texts: Sequence[str] | None = None, serve: Serve | None = None,
+    texts: Sequence[str] | None = None, serve: Serve | None = None, pooling: str = "sum",
 ) -> dict:
     """For each clipping that has both modalities and another clipping of its entity among the
     targets, pooled again from its text alone and from its image alone: its most similar
@@ -40,7 +40,7 @@ def partial_tops(
     targets = np.arange(n) if targets is None else targets
     texts = list(texts) if texts is not None else [""] * n
     serve = serve or (lambda pooled, _texts: pooled)
-    full = serve(pool(img, txt, ip, tp, image_weight), texts)
+    full = serve(pool(img, txt, ip, tp, image_weight, pooling), texts)
     ent = np.asarray([e if e is not None else f"\0{i}" for i, e in enumerate(entities)], dtype=object)
     both = queries[(ip[queries] > 0) & (tp[queries] > 0)]
     same = ent[both][:, None] == ent[targets][None, :]  # (P, T): own entity
@@ -49,7 +49,7 @@ def partial_tops(
     out: dict = {"n": int(len(both)), "target_patterns": pattern_codes(ip[targets], tp[targets])}
     for name, on in {"text_only": (0.0, 1.0), "image_only": (1.0, 0.0)}.items():
         part = serve(pool(img[both], txt[both], np.full(len(both), on[0], np.float32),
-                          np.full(len(both), on[1], np.float32), image_weight),
+                          np.full(len(both), on[1], np.float32), image_weight, pooling),
                      [texts[i] if on[1] else "" for i in both])
         sims = part @ full[targets].T  # (P, T)
         sims[targets[None, :] == both[:, None]] = -np.inf  # not against itself
@@ -84,7 +84,8 @@ def missing_modality(
     has text evidence, the vectors are the served ones (the captions' character pairs beside
     the pooled vector: texts needed); a photo without its caption has none."""
     serve = None if manifest is None else (lambda pooled, rows_texts: served_vectors(pooled, rows_texts, manifest))
-    tops = partial_tops(img, txt, ip, tp, entities, image_weight, queries, targets, texts, serve)
+    tops = partial_tops(img, txt, ip, tp, entities, image_weight, queries, targets, texts, serve,
+                        manifest.pooling if manifest is not None else "sum")
     cuts = {k: manifest.thresholds.get(k) for k in ("text_only", "image_only")} if manifest is not None else {}
     out: dict = {"n": tops["n"], "threshold": threshold, "median_cosine_to_itself": {}}
     out |= {f"{k}_threshold": v for k, v in cuts.items() if v is not None}

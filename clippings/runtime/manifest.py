@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, with_config
 from typing_extensions import NotRequired, TypedDict  # pydantic needs this TypedDict on Python < 3.12
@@ -29,10 +30,28 @@ class Thresholds(TypedDict):
     image_only: NotRequired[float]
 
 
+# How the two towers' unit vectors become one (runtime/onnx_model.pool): "sum", the paper's
+# normalize(w * img + (1 - w) * txt); "concat", each tower in its own half, sqrt(w) * img beside
+# sqrt(1 - w) * txt, so that two complete clippings' cosine is w x their photos' cosine +
+# (1 - w) x their captions'.
+Pooling = Literal["sum", "concat"]
+
+
 @with_config(CLOSED)
 class TextEvidence(TypedDict):
     weight: float  # the character-pair cosine's share in a served cosine (runtime/text_evidence.py)
     dim: int  # hashed character-pair buckets appended to the pooled vector
+
+
+@with_config(CLOSED)
+class MatchCurve(TypedDict):
+    # P(same entity) = 1 / (1 + exp(-(slope * (cosine - pair cut) + intercept))) (runtime/probability.py),
+    # the pair cut being the manifest's `cut` threshold ("dedup" with the cuts for clippings
+    # missing a modality, or "link"), whichever threshold a linker is run with.
+    cut: Literal["dedup", "link"]
+    slope: float
+    intercept: float
+    pairs: int  # labelled candidate pairs it was fitted on
 
 
 @with_config(CLOSED)
@@ -57,6 +76,7 @@ class Manifest(BaseModel):
     family: str
     embedding_dim: int
     image_weight: float  # w in normalize(w * img + (1 - w) * txt)
+    pooling: Pooling = "sum"  # `clippings calibrate --pooling` (the export's: "sum", as training pools)
     thresholds: Thresholds
     preprocess: PreprocessConfig  # closed too: PreprocessConfig forbids unknown keys
     opset: int
@@ -74,11 +94,14 @@ class Manifest(BaseModel):
     # `clippings calibrate --text-evidence`: the caption's character pairs ride in the served
     # vector beside the pooled one (None: the served vector is the pooled one).
     text_evidence: TextEvidence | None = None
+    # Fitted with the decision: the match probability link events carry (None: they carry none).
+    match_probability: MatchCurve | None = None
 
     @property
     def served_dim(self) -> int:
         """Length of the vectors the embedder publishes and the linker indexes."""
-        return self.embedding_dim + (self.text_evidence["dim"] if self.text_evidence else 0)
+        pooled = self.embedding_dim * (2 if self.pooling == "concat" else 1)
+        return pooled + (self.text_evidence["dim"] if self.text_evidence else 0)
 
     @classmethod
     def load(cls, model_dir: Path) -> "Manifest":
@@ -94,9 +117,11 @@ class Manifest(BaseModel):
 
     def save(self, model_dir: Path) -> None:
         fields = self.model_dump()
-        for key in ("calibrated_on", "preset", "text_evidence"):  # unset: the manifest reads as it did before the key
+        for key in ("calibrated_on", "preset", "text_evidence", "match_probability"):  # unset: the manifest reads as it did before the key
             if not fields[key]:
                 del fields[key]
+        if fields["pooling"] == "sum":
+            del fields["pooling"]
         (Path(model_dir) / MANIFEST_NAME).write_text(
             json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

@@ -64,8 +64,24 @@ def pool(
     image_present: np.ndarray,  # (N,) 0/1
     text_present: np.ndarray,  # (N,) 0/1
     image_weight: float,
+    pooling: str = "sum",
 ) -> np.ndarray:
-    """normalize(w * img + (1 - w) * txt); a missing modality drops out instead of adding noise."""
+    """"sum": normalize(w * img + (1 - w) * txt), the paper's pooling; "concat": normalize of
+    sqrt(w) * img beside sqrt(1 - w) * txt, (N, 2D). Either way a missing modality drops out
+    instead of adding noise.
+
+    Why concat: the sum's cosine of two clippings mixes in how one's photo lies to the other's
+    caption, and divides by a norm that depends on how well each clipping's own two towers agree;
+    side by side, two complete clippings' cosine is exactly w x photo cosine + (1 - w) x caption
+    cosine (docs/model.md, "Pooling"). A clipping with one modality has a unit vector in its half
+    alone, so against a complete one its cosine is sqrt(w) or sqrt(1 - w) x its tower's cosine:
+    the manifest's cuts for missing modalities (runtime/modality.py) are tuned for that."""
+    if pooling == "concat":
+        wi = (np.sqrt(image_weight) * image_present)[:, None]
+        wt = (np.sqrt(1.0 - image_weight) * text_present)[:, None]
+        return l2_normalize(np.concatenate([wi * image_emb, wt * text_emb], axis=1)).astype(np.float32)
+    if pooling != "sum":
+        raise ModelError(f"unknown pooling {pooling!r} (sum or concat)")
     wi = (image_weight * image_present)[:, None]
     wt = ((1.0 - image_weight) * text_present)[:, None]
     return l2_normalize(wi * image_emb + wt * text_emb).astype(np.float32)
@@ -143,7 +159,8 @@ class OnnxEmbedder:
         weight (or image_weight), with the caption's character pairs when the manifest has text
         evidence."""
         w = self.image_weight if image_weight is None else image_weight
-        return served_vectors(pool(image_emb, text_emb, image_present, text_present, w), texts, self.manifest)
+        pooled = pool(image_emb, text_emb, image_present, text_present, w, self.manifest.pooling)
+        return served_vectors(pooled, texts, self.manifest)
 
     def run(self, pixels: np.ndarray, text_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Preprocessed arrays -> (image_emb, text_emb), each (N, D) with unit rows."""

@@ -30,7 +30,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from clippings.runtime.manifest import MatchCurve
 from clippings.runtime.modality import COMPLETE, IMAGE_ONLY, NEVER, TEXT_ONLY, lowest_cut, pair_cut, pattern
+from clippings.runtime.probability import pair_probability
 from clippings.services.linker.index import Hits
 from clippings.services.linker.partition import PartitionState, entity_id_for
 from clippings.services.ops.logfmt import kv
@@ -53,6 +55,10 @@ class DecisionRule:
     # The manifest's cuts for a clipping missing its photo / its caption against a complete one.
     text_only: float | None = None
     image_only: float | None = None
+    # The manifest's match probability and the cuts its margins are measured from
+    # (runtime/probability.py): the same whatever threshold this linker runs with.
+    curve: MatchCurve | None = None
+    curve_cuts: tuple[float, float | None, float | None] | None = None
 
     @property
     def lowest(self) -> float:
@@ -80,6 +86,12 @@ class DecisionRule:
     def joins(self, similarity: float, cut: float) -> bool:
         return similarity >= np.float32(cut)  # compared in float32, as the index does
 
+    def probability(self, similarity: float, a: str, b: str) -> float | None:
+        """P(same entity) of a pair of patterns a and b at this cosine; None without a curve."""
+        if self.curve is None or self.curve_cuts is None:
+            return None
+        return round(pair_probability(similarity, a, b, self.curve, self.curve_cuts), 6)
+
 
 @dataclass(frozen=True)
 class Item:
@@ -93,6 +105,7 @@ class Neighbour:
     id: str
     similarity: float  # cosine, rounded to 6 places
     entity_id: str  # its entity before this decision
+    probability: float | None = None  # that it is the same entity (DecisionRule.probability)
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,8 @@ class Decision:
     linked_ts_ms: int
     matched_id: str | None = None  # the most similar earlier clipping at or above threshold
     similarity: float | None = None
+    # That it is the same entity as matched_id, or, for a new entity, as its most similar neighbour.
+    probability: float | None = None
     neighbours: list[Neighbour] = field(default_factory=list)  # the top ones, most similar first
     merged_entities: list[str] = field(default_factory=list)  # absorbed into entity_id by this decision
     correction: CorrectionRef | None = None  # made by a reviewer's correction (correct.py), not by the index
@@ -236,8 +251,9 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
     """Join the entities of the candidates at or above their pair's cut (merged into the
     oldest), or found one; the near misses below it are only named among the neighbours."""
     cid = it.event.id
+    # Patterns matter only where they have cuts of their own; the probabilities read the same ones.
+    mine = _pattern(it.event) if rule.splits_partial else COMPLETE
     if rule.splits_partial:
-        mine = _pattern(it.event)
         cut = {c: rule.cut(mine, pattern_of(c)) for c, _ in found}  # each pair's, once
         # Each neighbour down to its own pair's floor, whichever search found it (the batch's
         # own earlier clippings are compared down to the lowest floor of any pair).
@@ -259,10 +275,14 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
         entity = created = entity_id_for(cid)
         state.new_entity(entity, it.position.offset)
     state.assign(cid, entity)
+    theirs = {c: pattern_of(c) if rule.splits_partial else COMPLETE for c, _ in found}
+    best = top or (found[0] if found else None)
     decision = Decision(
         id=cid, block=it.event.block, entity_id=entity, is_duplicate=bool(roots),
         matched_id=top[0] if top else None, similarity=round(top[1], 6) if top else None,
-        neighbours=[Neighbour(c, round(s, 6), before[c]) for c, s in found[: rule.neighbours_in_event]],
+        probability=rule.probability(best[1], mine, theirs[best[0]]) if best else None,
+        neighbours=[Neighbour(c, round(s, 6), before[c], rule.probability(s, mine, theirs[c]))
+                    for c, s in found[: rule.neighbours_in_event]],
         merged_entities=[other for other, _ in merged], **_stamps(it, rule, now_ms),
     )
     return Outcome(it, decision, fresh=decision, created=created, merged=merged)

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from clippings.errors import ConfigError
 from clippings.runtime.manifest import Manifest
 from clippings.runtime.onnx_model import resolve_model
+from clippings.runtime.probability import reference_cuts
 from clippings.services.config import LinkerSettings
 from clippings.services.kafka.clients import BrokerWatch, Outbox
 from clippings.services.kafka.dlq import DeadLetters
@@ -57,7 +58,8 @@ def decision_rule(s: LinkerSettings, manifest: Manifest) -> DecisionRule:
         raise ConfigError(f"model {manifest.name} has no {s.threshold_kind!r} threshold; set CLIPPINGS_THRESHOLD")
     # The cuts of clippings missing a modality come from the manifest even when the threshold is set.
     return DecisionRule(threshold, s.search, s.knn_k, s.neighbours_in_event, manifest.version, s.neighbours_below,
-                        manifest.thresholds.get("text_only"), manifest.thresholds.get("image_only"))
+                        manifest.thresholds.get("text_only"), manifest.thresholds.get("image_only"),
+                        manifest.match_probability, reference_cuts(manifest))
 
 
 class LinkerService(BatchService):

@@ -62,8 +62,9 @@ return before
 def link_event(d: Decision) -> LinkEvent:
     return LinkEvent(
         id=d.id, block=d.block, entity_id=d.entity_id, is_duplicate=d.is_duplicate,
-        matched_id=d.matched_id, similarity=d.similarity,
-        neighbours=[Neighbour(id=n.id, similarity=n.similarity, entity_id=n.entity_id) for n in d.neighbours],
+        matched_id=d.matched_id, similarity=d.similarity, probability=d.probability,
+        neighbours=[Neighbour(id=n.id, similarity=n.similarity, entity_id=n.entity_id, probability=n.probability)
+                    for n in d.neighbours],
         merged_entities=list(d.merged_entities), model_version=d.model_version, threshold=d.threshold,
         origin=d.origin, raw_ts_ms=d.raw_ts_ms, embedded_ts_ms=d.embedded_ts_ms, linked_ts_ms=d.linked_ts_ms,
         correction=d.correction,

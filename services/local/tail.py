@@ -122,6 +122,8 @@ def format_link(link: LinkEvent, verdict: str, color: bool) -> str:
                                                                     if link.merged_entities else ""))
     if link.is_duplicate:
         line += f"  matched={link.matched_id} cos={link.similarity:.3f}"
+        if link.probability is not None:
+            line += f" p={link.probability:.2f}"
     if link.merged_entities:
         line += f"  merged={','.join(link.merged_entities)}"
     if verdict == WRONG:
