@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from clippings.data.dataset import load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import labels_of, single_linkage
-from clippings.evaluation.scoring import TowerSet, tune_partial_cuts
+from clippings.evaluation.scoring import TowerSet, middle_of_best_run, tune_partial_cuts
 from clippings.runtime.modality import COMPLETE, IMAGE_ONLY, NEVER, TEXT_ONLY, pair_cut, pattern, pattern_codes
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.preprocess import load_image
@@ -121,3 +121,10 @@ def test_eval_scores_with_the_manifests_pair_cuts(news_set, tmp_path):
     assert with_cuts != pytest.approx(adjusted_rand_score(truth, single_linkage(vectors, th["dedup"])))
     assert result["metrics"]["clippings"]["text_only"] == 0.6
     assert result["missing_modality"]["text_only_threshold"] == 0.6
+
+
+def test_of_equal_cuts_the_middle_of_the_longest_run_is_chosen():
+    grid = np.round(np.arange(0.50, 0.60, 0.01), 2)
+    scores = np.array([0.9, 0.9, 0.5, 0.9, 0.9, 0.9, 0.9, 0.2, 0.9, 0.1])
+    assert middle_of_best_run(grid, scores) == 0.55  # run 0.53-0.56, not the median of all tied cuts
+    assert middle_of_best_run(grid, np.arange(10.0)) == 0.59  # one best cut

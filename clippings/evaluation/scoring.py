@@ -209,13 +209,29 @@ def with_partial(s: TowerSet, name: str, every: int = PARTIAL_EVERY) -> TowerSet
     return replace(s, image_present=ip, text_present=tp, texts=texts)
 
 
+def middle_of_best_run(grid: np.ndarray, scores: np.ndarray) -> float:
+    """The middle of the longest run of adjacent grid values that share the top score (of equal
+    runs, the higher): where several cuts score the same (no sampled pair lies between them),
+    the sample's edges are where the clippings it did not sample start to differ."""
+    top = scores >= scores.max() - 1e-12
+    runs, start = [], None
+    for i, t in enumerate(np.append(top, False)):
+        if t and start is None:
+            start = i
+        elif not t and start is not None:
+            runs.append((i - start, start, i - 1))
+            start = None
+    _, lo, hi = max(runs)
+    return float(grid[(lo + hi + 1) // 2])
+
+
 def tune_partial_cuts(sets: Sequence[TowerSet], w: float, cut: float, text_weight: float = 0.0,
                       text_dim: int = TEXT_DIM) -> dict:
     """The cuts for a clipping missing its photo (`text_only`) or its caption (`image_only`)
     against a complete one (runtime/modality.py), chosen by what they do to the clustering: in
     each set every fifth complete clipping that has a duplicate is pooled again from its caption
     alone (or its photo alone; with_partial), and the cut maximises the mean ARI over the sets of
-    single linkage with every other pair held to `cut` (of equal cuts, the middle one).
+    single linkage with every other pair held to `cut` (of equal cuts, the middle of the longest run).
 
     Not by counting each partial clipping's nearest neighbour: single linkage joins a clipping
     to every clipping above its cut, so a cut low enough to reach a caption's reprint can also
@@ -245,10 +261,7 @@ def tune_partial_cuts(sets: Sequence[TowerSet], w: float, cut: float, text_weigh
                                   for v, codes, truth in served]))
 
         scores = np.array([ari(float(c)) for c in DEDUP_GRID])
-        tied = DEDUP_GRID[scores >= scores.max() - 1e-12]
-        # Where several cuts score the same (no sampled pair lies between them), the middle
-        # one: the sample's edge is where the clippings it did not sample start to differ.
-        best = float(tied[len(tied) // 2])
+        best = middle_of_best_run(DEDUP_GRID, scores)
         out[name] = best
         out[f"val_{name}_ari"] = float(scores.max())
 
