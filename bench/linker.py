@@ -28,7 +28,7 @@ import uuid
 import numpy as np
 
 from bench.common import add_common_args, machine, pct, results_path, table, write_json
-from bench.linker_data import DIM, Corpus, exact_neighbours
+from bench.linker_data import Corpus, exact_neighbours
 from bench.linker_indexes import GpuContext, build_index, bytes_per_vector
 
 
@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="for the service-batch section")
     p.add_argument("--pipeline-size", type=int, default=100_000, help="index size of the service-batch section (0: skip)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dim", type=int, default=None,
+                   help="vector length (default: what the shipped news model serves, its manifest's served_dim)")
     add_common_args(p, "linker")
     args = p.parse_args(argv)
     args.out = results_path(args, "linker")
@@ -105,7 +107,7 @@ def base_state(corpus: Corpus, ids: list[str], model_version: str):
     """A partition that has decided every indexed vector: one entity per synthetic entity."""
     from clippings.services.linker.partition import PartitionState
 
-    state = PartitionState("bench.embedded", 0, DIM, "Flat", model_version)
+    state = PartitionState("bench.embedded", 0, corpus.dim, "Flat", model_version)
     for e in range(corpus.n_entities):
         state.new_entity(f"e{e}", e)
     for cid, e in zip(ids, corpus.entity):
@@ -211,7 +213,7 @@ def numpy_cell(size: int, x: np.ndarray, queries: np.ndarray, threshold: float, 
             "recall_at_10": 1.0, "link_recall": 1.0, "same_links": 1.0}
 
 
-def state_memory(size: int) -> dict:
+def state_memory(size: int, dim: int) -> dict:
     """Bytes per clipping of the linker's Python state beside the index (ids, entity maps), by tracemalloc."""
     import tracemalloc
 
@@ -220,7 +222,7 @@ def state_memory(size: int) -> dict:
     entities = max(1, int(size / 2.4))
     tracemalloc.start()
     ids = [f"r{i:09d}-bench" for i in range(size)]  # the index's id list, ids of a realistic length
-    state = PartitionState("bench.embedded", 0, DIM, "Flat", "v")
+    state = PartitionState("bench.embedded", 0, dim, "Flat", "v")
     for e in range(entities):
         state.new_entity(f"e-{ids[e]}", e)
     for i, cid in enumerate(ids):
@@ -243,7 +245,7 @@ def pipeline_section(args, threshold: float, model_version: str) -> list[dict]:
     client.ping()  # a missing Redis fails here, loudly
     redis = RedisState(client, f"bench-{uuid.uuid4().hex[:10]}")
     rng = np.random.default_rng(args.seed + 1)
-    corpus = Corpus(args.pipeline_size, rng)
+    corpus = Corpus(args.pipeline_size, rng, dim=args.dim)
     ids = [f"c{i}" for i in range(args.pipeline_size)]
     state = base_state(corpus, ids, model_version)
     block, spec, mode, _ = build_index("flat", corpus.vectors, ids, args, None)
@@ -303,7 +305,7 @@ def size_rows(args, size: int, threshold: float, model_version: str, rule_args: 
     rows: list[dict] = []
     rng = np.random.default_rng(args.seed)
     t = time.perf_counter()
-    corpus = Corpus(size, rng)
+    corpus = Corpus(size, rng, dim=args.dim)
     ids = [f"c{i}" for i in range(size)]
     queries = corpus.queries(args.single_queries + args.batch * args.batches)
     exact = exact_neighbours(corpus.vectors, queries[:args.single_queries], 10, threshold)
@@ -363,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu = GpuContext() if args.gpu else None
     manifest = Manifest.load(resolve_model(LinkerSettings.model_fields["model"].default))
     threshold = args.threshold if args.threshold is not None else manifest.thresholds["dedup"]
+    args.dim = args.dim or manifest.served_dim
     # The shipped near-miss search (CLIPPINGS_NEIGHBOURS_BELOW) is part of every decision's cost.
     near = LinkerSettings.model_fields["neighbours_below"].default
     rule_args = dict(threshold=threshold, knn_k=args.knn_k, neighbours_in_event=5, model_version=manifest.version,
@@ -374,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for size in args.sizes:
         rows += size_rows(args, size, threshold, manifest.version, rule_args, gpu)
-    rows.append(state_memory(min(max(args.sizes), 1_000_000)))
+    rows.append(state_memory(min(max(args.sizes), 1_000_000), args.dim))
     if args.pipeline_size and not gpu:
         rows += pipeline_section(args, threshold, manifest.version)
 

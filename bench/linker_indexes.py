@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 
-from bench.linker_data import DIM
 
 
 class GpuContext:
@@ -26,13 +25,13 @@ def build_index(kind: str, x: np.ndarray, ids: list[str], args, gpu: GpuContext 
 
     from clippings.services.linker.index import BlockIndex
 
-    n = len(x)
+    n, dim = x.shape
     faiss.omp_set_num_threads(args.build_threads)
     start = time.perf_counter()
     if kind == "flat":
         spec, mode = "Flat", ("knn" if gpu else "range")  # range: the service default (exact single linkage)
         if gpu:
-            inner = faiss.GpuIndexFlatIP(gpu.res, DIM)
+            inner = faiss.GpuIndexFlatIP(gpu.res, dim)
             gpu.keep.append(inner)
             index = faiss.IndexIDMap(inner)
         else:
@@ -42,17 +41,17 @@ def build_index(kind: str, x: np.ndarray, ids: list[str], args, gpu: GpuContext 
         spec, mode = f"IVF{nlist},Flat", "knn"
         train = x[np.random.default_rng(1).choice(n, min(n, max(args.ivf_train, 40 * nlist)), replace=False)]
         if gpu:
-            index = faiss.GpuIndexIVFFlat(gpu.res, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.GpuIndexIVFFlat(gpu.res, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             index.train(train)
             faiss.GpuParameterSpace().set_index_parameter(index, "nprobe", args.ivf_nprobe)
         else:
-            index = faiss.index_factory(DIM, f"IDMap,{spec}", faiss.METRIC_INNER_PRODUCT)
+            index = faiss.index_factory(dim, f"IDMap,{spec}", faiss.METRIC_INNER_PRODUCT)
             index.train(train)
             faiss.extract_index_ivf(index).nprobe = args.ivf_nprobe
     else:
         spec, mode = f"HNSW{args.hnsw_m}", "knn"  # the service config: HNSW needs search="knn"
         index = None
-    block = BlockIndex(DIM, spec, index=index, ids=[])
+    block = BlockIndex(dim, spec, index=index, ids=[])
     if kind == "hnsw":
         hnsw = faiss.downcast_index(block.index.index).hnsw
         hnsw.efConstruction, hnsw.efSearch = args.hnsw_ef_construction, args.hnsw_ef_search
