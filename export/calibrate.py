@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clippings.data.dataset import Record
 from clippings.errors import ExportError
+from clippings.evaluation.probability import fit_match_curve
 from clippings.evaluation.scoring import TowerSet, tune_serving
 from clippings.runtime.manifest import MatchCurve, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
@@ -43,8 +44,6 @@ def calibrate(
     """The serving decision for emb's graph, tuned on (records, images, texts); a threshold
     given by the caller wins over the tuned one, and untuned's values stand where nothing
     could be tuned."""
-    from clippings.export.recalibrate import fit_match_curve
-
     tuned, labelled = _tune(emb, records, images, texts)
     decision = Decision(
         image_weight=tuned.get("image_weight", untuned.image_weight),

@@ -17,15 +17,12 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.errors import ConfigError, DatasetError
 from clippings.evaluation.evaluate import towers
-from clippings.evaluation.probability import candidate_pairs, fit_curve
+from clippings.evaluation.probability import fit_match_curve
 from clippings.evaluation.scoring import TowerSet, tune_partial_cuts, tune_serving_sets
-from clippings.runtime.manifest import Manifest, MatchCurve, TextEvidence, Thresholds
-from clippings.runtime.modality import pattern_codes
+from clippings.runtime.manifest import Manifest, TextEvidence, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM
 
@@ -63,22 +60,6 @@ def tower_set(emb: OnnxEmbedder, records: Sequence[Record], pooling: str | None 
     """pooling: how the set's towers are to be pooled (default: as emb's manifest says)."""
     return TowerSet(*towers(emb, records), [r.split for r in records], [r.entity for r in records],
                     [r.text or "" for r in records], pooling or emb.manifest.pooling)
-
-
-def fit_match_curve(sets: Sequence[TowerSet], image_weight: float, thresholds: Thresholds,
-                    text_evidence: TextEvidence | None = None) -> MatchCurve:
-    """The match probability's curve (runtime/probability.py) over the candidate pairs of every
-    set, served as the decision serves them."""
-    kind = "link" if sets[0].task == "link" else "dedup"
-    cuts = (thresholds["link"], None, None) if kind == "link" else (
-        thresholds["dedup"], thresholds.get("text_only"), thresholds.get("image_only"))
-    lam, dim = (text_evidence["weight"], text_evidence["dim"]) if text_evidence else (0.0, TEXT_DIM)
-    pairs = [candidate_pairs(s.served(image_weight, lam, dim), s.entities, pattern_codes(s.image_present, s.text_present),
-                             cuts, s.splits) for s in sets]
-    try:
-        return fit_curve(np.concatenate([m for m, _ in pairs]), np.concatenate([y for _, y in pairs]), kind)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def graph_version(model_dir: Path, manifest: Manifest) -> str:

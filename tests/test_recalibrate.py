@@ -15,7 +15,8 @@ from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import DEDUP_GRID, dedup_curve, labels_of, plateau, single_linkage
 from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_partial_cuts, tune_serving_sets
-from clippings.export.recalibrate import calibrated_version, fit_match_curve, recalibrate, tower_set, tuning_records
+from clippings.evaluation.probability import fit_match_curve
+from clippings.export.recalibrate import calibrated_version, recalibrate, tower_set, tuning_records
 from clippings.errors import ConfigError, DatasetError
 from clippings.runtime.manifest import Manifest
 from clippings.runtime.onnx_model import OnnxEmbedder

@@ -106,10 +106,10 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
     t_texts = [r.text or "" for r in test]
     result = dedup_report(towers(emb, val), t_towers, val, test, emb.manifest)
     t_ent = [r.entity for r in test]
+    t_served, t_codes = emb.served(*t_towers, t_texts), pattern_codes(t_towers[2], t_towers[3])  # at the manifest's decision
     if served:
         w, th = emb.image_weight, emb.manifest.thresholds
-        clusters = single_linkage(emb.served(*t_towers, t_texts), th["dedup"], pattern_codes(t_towers[2], t_towers[3]),
-                                  th.get("text_only"), th.get("image_only"))
+        clusters = single_linkage(t_served, th["dedup"], t_codes, th.get("text_only"), th.get("image_only"))
         ari = adjusted_rand_score(labels_of(t_ent), clusters)
         result["metrics"]["clippings"] = {"ari": float(ari), "threshold": th["dedup"], "image_weight": w,
                                           "thresholds": "manifest"}
@@ -122,8 +122,7 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
     if plot_to is not None:
         plot_dedup_scores(emb.served(*t_towers, t_texts, chosen["image_weight"]), t_ent, chosen["threshold"], plot_to)
     # At the manifest's decision, whatever was tuned: the curve belongs to the served vectors.
-    probability = probability_report(emb.served(*t_towers, t_texts), t_ent, pattern_codes(t_towers[2], t_towers[3]),
-                                     None, emb.manifest)
+    probability = probability_report(t_served, t_ent, t_codes, None, emb.manifest)
     if probability:
         result["match_probability"] = probability
     return result

@@ -8,14 +8,19 @@ that any curve gets right.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from clippings.runtime.manifest import MatchCurve
-from clippings.runtime.modality import cut_table
+from clippings.errors import ConfigError
+from clippings.runtime.manifest import MatchCurve, TextEvidence, Thresholds
+from clippings.runtime.modality import cut_table, pattern_codes
 from clippings.runtime.probability import match_probability
+from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM
+
+if TYPE_CHECKING:
+    from clippings.evaluation.scoring import TowerSet
 
 K = 5  # candidates per clipping
 
@@ -32,7 +37,8 @@ def candidate_pairs(vectors: np.ndarray, entities: Sequence[str | None], codes: 
     else:
         rows = cols = np.arange(len(vectors))
     sims = vectors[rows] @ vectors[cols].T  # (R, C)
-    sims[rows[:, None] == cols[None, :]] = -np.inf  # never a clipping with itself
+    if rows is cols:
+        np.fill_diagonal(sims, -np.inf)  # never a clipping with itself
     k = min(k, len(cols) - 1 if rows is cols else len(cols))
     if k < 1:
         return np.empty(0), np.empty(0, bool)
@@ -59,6 +65,22 @@ def fit_curve(margins: np.ndarray, same: np.ndarray, cut: str) -> MatchCurve:
     lr = LogisticRegression(C=1e4).fit(margins[:, None], same)
     return {"cut": cut, "slope": round(float(lr.coef_[0, 0]), 4), "intercept": round(float(lr.intercept_[0]), 4),
             "pairs": int(len(same))}
+
+
+def fit_match_curve(sets: Sequence[TowerSet], image_weight: float, thresholds: Thresholds,
+                    text_evidence: TextEvidence | None = None) -> MatchCurve:
+    """The match probability's curve (runtime/probability.py) over the candidate pairs of every
+    set, served as the decision serves them."""
+    kind = "link" if sets[0].task == "link" else "dedup"
+    cuts = (thresholds["link"], None, None) if kind == "link" else (
+        thresholds["dedup"], thresholds.get("text_only"), thresholds.get("image_only"))
+    lam, dim = (text_evidence["weight"], text_evidence["dim"]) if text_evidence else (0.0, TEXT_DIM)
+    pairs = [candidate_pairs(s.served(image_weight, lam, dim), s.entities, pattern_codes(s.image_present, s.text_present),
+                             cuts, s.splits) for s in sets]
+    try:
+        return fit_curve(np.concatenate([m for m, _ in pairs]), np.concatenate([y for _, y in pairs]), kind)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def curve_scores(margins: np.ndarray, same: np.ndarray, curve: MatchCurve) -> dict:

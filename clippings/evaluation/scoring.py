@@ -4,6 +4,7 @@ clusters. Shared by validation during training and by `clippings eval`.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -196,9 +197,7 @@ def with_partial(s: TowerSet, name: str, every: int = PARTIAL_EVERY) -> TowerSet
     (name "text_only") or its photo ("image_only")."""
     ip, tp = np.asarray(s.image_present).copy(), np.asarray(s.text_present).copy()
     ent = list(s.entities)
-    counts: dict = {}
-    for e in ent:
-        counts[e] = counts.get(e, 0) + 1
+    counts = Counter(ent)
     both = [i for i in range(len(ent)) if ip[i] > 0 and tp[i] > 0 and ent[i] is not None and counts[ent[i]] > 1]
     chosen = np.asarray(both[::every], np.int64)
     if name == "text_only":

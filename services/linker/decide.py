@@ -253,8 +253,9 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
     cid = it.event.id
     # Patterns matter only where they have cuts of their own; the probabilities read the same ones.
     mine = _pattern(it.event) if rule.splits_partial else COMPLETE
+    theirs = {c: pattern_of(c) if rule.splits_partial else COMPLETE for c, _ in found}
     if rule.splits_partial:
-        cut = {c: rule.cut(mine, pattern_of(c)) for c, _ in found}  # each pair's, once
+        cut = {c: rule.cut(mine, theirs[c]) for c, _ in found}  # each pair's, once
         # Each neighbour down to its own pair's floor, whichever search found it (the batch's
         # own earlier clippings are compared down to the lowest floor of any pair).
         found = [(c, sim) for c, sim in found if sim >= np.float32(cut[c] - rule.near)]
@@ -275,7 +276,6 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
         entity = created = entity_id_for(cid)
         state.new_entity(entity, it.position.offset)
     state.assign(cid, entity)
-    theirs = {c: pattern_of(c) if rule.splits_partial else COMPLETE for c, _ in found}
     best = top or (found[0] if found else None)
     decision = Decision(
         id=cid, block=it.event.block, entity_id=entity, is_duplicate=bool(roots),
