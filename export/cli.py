@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how the towers become one vector: sum (the paper's, what training uses) or concat (each "
                         "tower in its own half: a pair's cosine is w x photo cosine + (1 - w) x caption cosine; "
                         "docs/model.md, \"Pooling\"); default: the model's")
+    c.add_argument("--set-size", type=int, metavar="N",
+                   help="dedup sets: tune the cut for sets of N clippings, drawn from the sets given (default 700, "
+                        "about the size of an evaluation set; 0: tune on the sets as given). Single linkage chains "
+                        "more in a larger set, so its best cut is higher (docs/model.md, \"Calibrating for a set's "
+                        "size\")")
     c.add_argument("--keep-decision", action="store_true",
                    help="keep MODEL's image weight, cuts and version; fit only the match probability that link "
                         "events carry (docs/model.md, \"Match probability\")")
@@ -76,11 +81,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold, args.splits,
                            text_evidence=args.text_evidence, keep_decision=args.keep_decision,
-                           pooling=args.pooling)
+                           pooling=args.pooling, set_size=args.set_size)
     scores = " ".join(f"{k}={v:.3f}" for k, v in tuned.items() if k.startswith("val_"))
     evidence = f" text_evidence={m.text_evidence['weight']}" if m.text_evidence else ""
     curve = m.match_probability
-    print(f"calibrated {m.name} version {m.version} to {args.out}: pooling={m.pooling} image_weight={m.image_weight}{evidence} "
+    size = f" set_size={m.calibrated_set_size}" if m.calibrated_set_size else ""
+    print(f"calibrated {m.name} version {m.version} to {args.out}: pooling={m.pooling}{size} image_weight={m.image_weight}{evidence} "
           f"thresholds={m.thresholds} match_probability=(slope {curve['slope']}, intercept {curve['intercept']}, "
           f"{curve['pairs']} pairs)" + (f" ({scores})" if scores else ""))
     return 0

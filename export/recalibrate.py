@@ -21,7 +21,7 @@ from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.errors import ConfigError, DatasetError
 from clippings.evaluation.evaluate import towers
 from clippings.evaluation.probability import fit_match_curve
-from clippings.evaluation.scoring import TowerSet, tune_partial_cuts, tune_serving_sets
+from clippings.evaluation.scoring import SET_SIZE, TowerSet, sets_of_size, tune_partial_cuts, tune_serving_sets
 from clippings.runtime.manifest import Manifest, TextEvidence, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM
@@ -86,16 +86,22 @@ def recalibrate(
     model: str | Path, data_dirs: Sequence[Path], out_dir: Path,
     link_threshold: float | None = None, dedup_threshold: float | None = None, splits: Sequence[str] | None = None,
     text_evidence: bool = False, keep_decision: bool = False, pooling: str | None = None,
+    set_size: int | None = None,
 ) -> tuple[Manifest, dict]:
     """-> (the new manifest, written with the graphs to out_dir; the tuning scores).
 
     text_evidence: also choose the weight of the caption's character pairs in the served vector
     (TEXT_WEIGHT_GRID, 0 among them); without it a model that has text evidence keeps its weight.
     keep_decision: tune nothing; only fit the match probability, under the same version.
-    pooling: "sum" or "concat" (runtime/onnx_model.pool; default: the model's)."""
+    pooling: "sum" or "concat" (runtime/onnx_model.pool; default: the model's).
+    set_size: dedup sets are tuned as sets of this many clippings drawn from them
+    (scoring.sets_of_size; None: SET_SIZE; 0: as given), since the best cut rises with a set's size."""
     if keep_decision and (text_evidence or link_threshold is not None or dedup_threshold is not None or pooling):
         raise ConfigError("--keep-decision keeps the model's decision: it takes no --text-evidence, --pooling "
                           "or thresholds")
+    set_size = SET_SIZE if set_size is None else set_size
+    if set_size < 0:
+        raise ConfigError(f"--set-size {set_size}: a number of clippings, or 0 to tune on the sets as given")
     if pooling not in (None, "sum", "concat"):
         raise ConfigError(f"--pooling {pooling!r}: sum or concat")
     if not data_dirs:
@@ -113,8 +119,9 @@ def recalibrate(
     had = base.text_evidence
     weights = TEXT_WEIGHT_GRID if text_evidence else (had["weight"] if had else 0.0,)
     dim = had["dim"] if had else TEXT_DIM
+    tuning, size = _at_size(sets, set_size)
     try:
-        tuned = tune_serving_sets(sets, weights, dim)
+        tuned = tune_serving_sets(tuning, weights, dim)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     link = link_threshold if link_threshold is not None else tuned["link"]
@@ -122,7 +129,7 @@ def recalibrate(
     evidence: TextEvidence | None = {"weight": tuned["text_weight"], "dim": dim} if tuned["text_weight"] else None
     thresholds: Thresholds = {"link": link, "dedup": dedup}
     if sets[0].task == "dedup":  # a clipping missing its photo or caption against a complete one
-        partial = tune_partial_cuts(sets, tuned["image_weight"], dedup, tuned["text_weight"], dim)
+        partial = tune_partial_cuts(tuning, tuned["image_weight"], dedup, tuned["text_weight"], dim)
         thresholds |= {"text_only": partial["text_only"], "image_only": partial["image_only"]}
         tuned |= {k: v for k, v in partial.items() if k.startswith("val_")}
     curve = fit_match_curve(sets, tuned["image_weight"], thresholds, evidence)
@@ -136,9 +143,27 @@ def recalibrate(
         "version": calibrated_version(graph_version(emb.model_dir, base), tuned["image_weight"], link, dedup,
                                       evidence, thresholds, pooled_as),
         "calibrated_on": [str(d) for d in data_dirs],
+        "calibrated_set_size": size,
     })
     _write(emb.model_dir, manifest, out_dir)
     return manifest, tuned
+
+
+def _at_size(sets: list[TowerSet], set_size: int) -> tuple[list[TowerSet], int | None]:
+    """The sets a decision is tuned on, and the set size it is tuned for (None: as given, or a
+    linking decision, which does not depend on it)."""
+    if not set_size or sets[0].task == "link":
+        return sets, None
+    smaller = [len(s.entities) for s in sets if len(s.entities) <= set_size]
+    if smaller:
+        log.warning("calibration set(s) of %s clippings, no more than --set-size %d: tuned as they are, for fewer "
+                    "clippings (a lower cut) than asked; give larger sets (e.g. --splits val,test) or a smaller "
+                    "--set-size", "/".join(map(str, smaller)), set_size)
+    if len(smaller) == len(sets):
+        return sets, None
+    drawn = sets_of_size(sets, set_size)
+    log.info("tuning on %d sets of about %d clippings", len(drawn), set_size)
+    return drawn, set_size
 
 
 def _calibration_set(emb: OnnxEmbedder, data_dir: Path, splits: Sequence[str] | None,

@@ -54,12 +54,18 @@ if [ "$name" = news ]; then
   # concat: a pair's cosine is the weighted mean of its photos' and captions' cosines;
   # docs/model.md, "Pooling"), and calibration also chooses the cuts for a caption or a photo
   # alone against a complete clipping ("A clipping missing one modality") and the match
-  # probability that link events carry ("Match probability").
+  # probability that link events carry ("Match probability"). Three samples of the feed, not
+  # one: a single sample's own best cut set the decision; and both splits of each set, since the
+  # decision is tuned on draws of 700 clippings (calibrate's --set-size), more than a val split
+  # holds ("Calibrating for a set's size").
   $py -m clippings.cli export "runs/$name" --out "runs/$name-export" --name "$name" "${variants[@]}"
   $py -m clippings.cli synth news data/news-val --task dedup --entities 500 --seed 12 --workers 2 --overwrite
   $py -m clippings.cli shift news data/news-feed-sample --entities 400 --seed 35 --workers 2 --overwrite
+  $py -m clippings.cli shift news data/news-feed-sample2 --entities 400 --seed 36 --workers 2 --overwrite
+  $py -m clippings.cli shift news data/news-feed-sample3 --entities 400 --seed 37 --workers 2 --overwrite
   $py -m clippings.cli calibrate "runs/$name-export" --data data/news-val --data data/news-feed-sample \
-      --pooling concat --out "clippings/assets/models/$name"
+      --data data/news-feed-sample2 --data data/news-feed-sample3 --splits val,test --pooling concat \
+      --out "clippings/assets/models/$name"
 else
   $py -m clippings.cli export "runs/$name" --out "clippings/assets/models/$name" --name "$name" "${variants[@]}"
 fi

@@ -200,7 +200,7 @@ def click_through(driver, by: str, value: str) -> None:
     a find_element right after a bare click() may still search the old page. The button is
     found again when the page changed under it before the click (Chrome then refuses the click:
     the node no longer belongs to the document), so the click happens exactly once."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -209,7 +209,26 @@ def click_through(driver, by: str, value: str) -> None:
         try:
             element.click()
             break
-        except (StaleElementReferenceException, WebDriverException) as exc:
-            if attempt == 2 or ("stale" not in str(exc).lower() and "does not belong" not in str(exc)):
+        except WebDriverException as exc:
+            if attempt == 2 or not _detached(exc):
                 raise
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, 30).until(lambda _: _replaced(element))
+
+
+def _detached(exc: Exception) -> bool:
+    """Chrome reports a node of a replaced page either as stale or, while the new page is still
+    being attached, as an inspector error that the node no longer belongs to the document."""
+    return "stale" in str(exc).lower() or "does not belong to the document" in str(exc)
+
+
+def _replaced(element) -> bool:
+    # selenium's staleness_of only knows the first of the two answers; the second failed CI once.
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        element.is_enabled()
+    except WebDriverException as exc:
+        if _detached(exc):
+            return True
+        raise
+    return False

@@ -15,6 +15,7 @@ from clippings.data.dataset import load_dataset
 from clippings.data.synth.generate import generate
 from clippings.runtime.onnx_model import OnnxEmbedder, pool
 from clippings.evaluation.linking import labels_of, single_linkage
+from clippings.runtime.modality import pattern_codes
 from clippings.runtime.preprocess import load_image
 
 
@@ -46,9 +47,14 @@ def test_default_scores_the_decision_the_services_make(news_dedup, tmp_path):
     # The same ARI the linker's clusters would give: single linkage at the manifest's cut.
     test = load_dataset(news_dedup).split("test")
     img, txt, ip, tp = emb.embed_towers([load_image(r.image) if r.image else None for r in test], [r.text for r in test])
-    clusters = single_linkage(pool(img, txt, ip, tp, emb.image_weight), emb.manifest.thresholds["dedup"])
+    th = emb.manifest.thresholds
+    clusters = single_linkage(pool(img, txt, ip, tp, emb.image_weight, emb.manifest.pooling), th["dedup"],
+                              pattern_codes(ip, tp), th.get("text_only"), th.get("image_only"))
     assert served["ari"] == pytest.approx(adjusted_rand_score(labels_of([r.entity for r in test]), clusters))
     assert result["metrics"]["embedding_only"]["ari"] == served["ari"]  # the decision is the cosine alone
+    # The shipped cut is tuned for sets of about 700 clippings; this one is far smaller, and eval says so.
+    assert served["calibrated_set_size"] == emb.manifest.calibrated_set_size == 700
+    assert f"tuned for sets of 700 (clippings calibrate --set-size {len(test)}" in proc.stderr
     with Image.open(out / "scores.png") as im:
         assert im.size[0] >= 400
 

@@ -14,7 +14,9 @@ from sklearn.metrics import adjusted_rand_score
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import DEDUP_GRID, dedup_curve, labels_of, plateau, single_linkage
-from clippings.evaluation.scoring import SERVING_WINDOW, TowerSet, tune_partial_cuts, tune_serving_sets
+from clippings.evaluation.scoring import (
+    SERVING_WINDOW, TowerSet, sets_of_size, tune_partial_cuts, tune_serving_sets,
+)
 from clippings.evaluation.probability import fit_match_curve
 from clippings.export.recalibrate import calibrated_version, recalibrate, tower_set, tuning_records
 from clippings.errors import ConfigError, DatasetError
@@ -165,3 +167,28 @@ def test_calibrate_refuses_what_it_cannot_tune_on(feeds, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "clippings.cli", "calibrate", "news", "--out", str(tmp_path / "x")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--data" in proc.stderr
+
+
+def test_calibrate_tunes_for_the_set_size_asked(feeds, tmp_path):
+    out = tmp_path / "news-30"
+    proc = subprocess.run([sys.executable, "-m", "clippings.cli", "calibrate", "news", "--data", str(feeds[0]),
+                           "--data", str(feeds[1]), "--splits", "val,test", "--set-size", "30", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = Manifest.load(out)
+    base = OnnxEmbedder("news")
+    sets = [tower_set(base, [r for r in load_dataset(d).records if r.split in ("val", "test")]) for d in feeds]
+    assert min(len(s.entities) for s in sets) > 30
+    drawn = sets_of_size(sets, 30)
+    tuned = tune_serving_sets(drawn)
+    partial = tune_partial_cuts(drawn, tuned["image_weight"], tuned["dedup"])
+    assert (m.calibrated_set_size, m.image_weight) == (30, tuned["image_weight"])
+    assert m.thresholds == {"link": tuned["link"], "dedup": tuned["dedup"], "text_only": partial["text_only"],
+                            "image_only": partial["image_only"]}
+    assert m.match_probability == fit_match_curve(sets, m.image_weight, m.thresholds)  # on the whole sets
+    assert "set_size=30" in proc.stdout
+    # Sets no larger than the default size are tuned as given, with a warning, and say so.
+    small, _ = recalibrate("news", list(feeds), tmp_path / "small")
+    assert small.calibrated_set_size is None and "calibrated_set_size" not in (tmp_path / "small" / "manifest.json").read_text()
+    with pytest.raises(ConfigError, match="--set-size -1"):
+        recalibrate("news", list(feeds), tmp_path / "x", set_size=-1)

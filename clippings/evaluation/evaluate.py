@@ -5,6 +5,7 @@ Embeddings come from the exported ONNX model through `OnnxEmbedder`, the service
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +27,8 @@ from clippings.evaluation.probability import candidate_pairs, curve_scores
 from clippings.runtime.probability import reference_cuts
 from clippings.evaluation.scoring import WEIGHT_GRID, dedup_scores, link_decision_accuracy, link_scores
 from clippings.runtime.preprocess import load_image
+
+log = logging.getLogger(__name__)
 
 
 def towers(emb: OnnxEmbedder, records: Sequence[Record]):
@@ -114,6 +117,13 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
         result["metrics"]["clippings"] = {"ari": float(ari), "threshold": th["dedup"], "image_weight": w,
                                           "thresholds": "manifest"}
         result["metrics"]["clippings"] |= {k: th[k] for k in ("text_only", "image_only") if k in th}
+        size = emb.manifest.calibrated_set_size
+        if size:
+            result["metrics"]["clippings"]["calibrated_set_size"] = size
+            if not size / 1.5 <= len(test) <= size * 1.5:
+                # single linkage chains more in a larger set: its best cut moves with the set's size
+                log.warning("%d test clippings; the manifest's cut was tuned for sets of %d (clippings calibrate "
+                            "--set-size %d fits it to this size)", len(test), size, len(test))
     chosen = result["metrics"]["clippings"]
     result["missing_modality"] = missing_modality(*t_towers, t_ent, chosen["image_weight"], chosen["threshold"],
                                                   texts=t_texts, manifest=emb.manifest)

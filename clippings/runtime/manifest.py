@@ -88,6 +88,9 @@ class Manifest(BaseModel):
     # `clippings calibrate`: the labelled sets the decision was tuned on again (the graphs are
     # those of the export; version changes with the decision).
     calibrated_on: list[str] = []
+    # `clippings calibrate --set-size`: the dedup decision was tuned for sets of this many
+    # clippings (its best cut rises with a set's size; None: tuned on the sets as given).
+    calibrated_set_size: int | None = None
     # The `clippings train --preset` it was trained with ("" for a Hugging Face CLIP folder):
     # fine-tuning it with `--init` builds that preset unless told otherwise.
     preset: str = ""
@@ -117,7 +120,7 @@ class Manifest(BaseModel):
 
     def save(self, model_dir: Path) -> None:
         fields = self.model_dump()
-        for key in ("calibrated_on", "preset", "text_evidence", "match_probability"):  # unset: the manifest reads as it did before the key
+        for key in ("calibrated_on", "calibrated_set_size", "preset", "text_evidence", "match_probability"):  # unset: the manifest reads as it did before the key
             if not fields[key]:
                 del fields[key]
         if fields["pooling"] == "sum":
