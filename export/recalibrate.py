@@ -96,16 +96,11 @@ def recalibrate(
     pooling: "sum" or "concat" (runtime/onnx_model.pool; default: the model's).
     set_size: dedup sets are tuned as sets of this many clippings drawn from them
     (scoring.sets_of_size; None: SET_SIZE; 0: as given), since the best cut rises with a set's size."""
-    if keep_decision and (text_evidence or link_threshold is not None or dedup_threshold is not None or pooling):
-        raise ConfigError("--keep-decision keeps the model's decision: it takes no --text-evidence, --pooling "
-                          "or thresholds")
-    set_size = SET_SIZE if set_size is None else set_size
-    if set_size < 0:
-        raise ConfigError(f"--set-size {set_size}: a number of clippings, or 0 to tune on the sets as given")
-    if pooling not in (None, "sum", "concat"):
-        raise ConfigError(f"--pooling {pooling!r}: sum or concat")
-    if not data_dirs:
-        raise ConfigError("give at least one labelled set with --data")
+    if keep_decision and (text_evidence or link_threshold is not None or dedup_threshold is not None or pooling
+                          or set_size is not None):
+        raise ConfigError("--keep-decision keeps the model's decision: it takes no --text-evidence, --pooling, "
+                          "--set-size or thresholds")
+    set_size = _check_options(data_dirs, pooling, SET_SIZE if set_size is None else set_size)
     emb = OnnxEmbedder(model, providers=["CPUExecutionProvider"])
     if out_dir.resolve() == emb.model_dir.resolve():
         raise ConfigError(f"--out {out_dir} is the model's own folder: write the recalibrated model elsewhere")
@@ -149,6 +144,16 @@ def recalibrate(
     return manifest, tuned
 
 
+def _check_options(data_dirs: Sequence[Path], pooling: str | None, set_size: int) -> int:
+    if set_size < 0:
+        raise ConfigError(f"--set-size {set_size}: a number of clippings, or 0 to tune on the sets as given")
+    if pooling not in (None, "sum", "concat"):
+        raise ConfigError(f"--pooling {pooling!r}: sum or concat")
+    if not data_dirs:
+        raise ConfigError("give at least one labelled set with --data")
+    return set_size
+
+
 def _at_size(sets: list[TowerSet], set_size: int) -> tuple[list[TowerSet], int | None]:
     """The sets a decision is tuned on, and the set size it is tuned for (None: as given, or a
     linking decision, which does not depend on it)."""
@@ -157,8 +162,8 @@ def _at_size(sets: list[TowerSet], set_size: int) -> tuple[list[TowerSet], int |
     smaller = [len(s.entities) for s in sets if len(s.entities) <= set_size]
     if smaller:
         log.warning("calibration set(s) of %s clippings, no more than --set-size %d: tuned as they are, for fewer "
-                    "clippings (a lower cut) than asked; give larger sets (e.g. --splits val,test) or a smaller "
-                    "--set-size", "/".join(map(str, smaller)), set_size)
+                    "clippings (a lower cut) than asked; give larger labelled sets (--splits may add splits that "
+                    "no evaluation reads) or a smaller --set-size", "/".join(map(str, smaller)), set_size)
     if len(smaller) == len(sets):
         return sets, None
     drawn = sets_of_size(sets, set_size)

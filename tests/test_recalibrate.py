@@ -169,7 +169,7 @@ def test_calibrate_refuses_what_it_cannot_tune_on(feeds, tmp_path):
     assert proc.returncode == 2 and "--data" in proc.stderr
 
 
-def test_calibrate_tunes_for_the_set_size_asked(feeds, tmp_path):
+def test_calibrate_tunes_for_the_set_size_asked(feeds, tmp_path, caplog):
     out = tmp_path / "news-30"
     proc = subprocess.run([sys.executable, "-m", "clippings.cli", "calibrate", "news", "--data", str(feeds[0]),
                            "--data", str(feeds[1]), "--splits", "val,test", "--set-size", "30", "--out", str(out)],
@@ -188,7 +188,14 @@ def test_calibrate_tunes_for_the_set_size_asked(feeds, tmp_path):
     assert m.match_probability == fit_match_curve(sets, m.image_weight, m.thresholds)  # on the whole sets
     assert "set_size=30" in proc.stdout
     # Sets no larger than the default size are tuned as given, with a warning, and say so.
-    small, _ = recalibrate("news", list(feeds), tmp_path / "small")
+    with caplog.at_level("WARNING", logger="clippings.export.recalibrate"):
+        small, _ = recalibrate("news", list(feeds), tmp_path / "small")
+    assert "no more than --set-size 700: tuned as they are" in caplog.text
     assert small.calibrated_set_size is None and "calibrated_set_size" not in (tmp_path / "small" / "manifest.json").read_text()
+    as_given, _ = recalibrate("news", list(feeds), tmp_path / "as-given", splits=["val", "test"], set_size=0)
+    whole = tune_serving_sets(sets)
+    assert (as_given.calibrated_set_size, as_given.thresholds["dedup"]) == (None, whole["dedup"])
     with pytest.raises(ConfigError, match="--set-size -1"):
         recalibrate("news", list(feeds), tmp_path / "x", set_size=-1)
+    with pytest.raises(ConfigError, match="keep-decision"):
+        recalibrate("news", list(feeds), tmp_path / "x", set_size=30, keep_decision=True)

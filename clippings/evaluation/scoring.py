@@ -125,9 +125,9 @@ class TowerSet:
 
 
 # Single linkage chains more the more clippings a set holds, so the best dedup cut rises with
-# the set's size: tuned on splits of 450-550 clippings, the news cut was 0.03 too low for a set
-# of 686 (docs/model.md, "Calibrating for a set's size"). A dedup decision is therefore tuned on
-# sets drawn to the size it is to serve; SET_SIZE is about the size of the independent news set.
+# the set's size: on the news calibration sets about 0.01 for every 150 clippings (docs/model.md,
+# "Calibrating for a set's size"). A dedup decision is therefore tuned on sets drawn to the size
+# it is to serve; SET_SIZE is about the size of the independent news set.
 SET_SIZE = 700
 SIZE_DRAWS = 8
 
@@ -172,9 +172,9 @@ def over_sources(score_of, sets: Sequence[TowerSet]) -> np.ndarray:
 
     The mean, not the worst source: tried on the news calibration sets, the worst of four (the
     generator's and three samples of one feed) was the same feed sample at every w from 0.3 up,
-    a sample whose best cut sits 0.02-0.03 above its siblings', and it set the cut alone (docs/model.md, "Calibrating
-    for a set's size"). Several samples of the feed to be served, not one, are what keep the
-    generator's set from setting the balance of photo and caption."""
+    a sample whose best cut sits 0.02-0.03 above its siblings', and it set the cut alone
+    (docs/model.md, "Calibrating for a set's size"). Several samples of the feed to be served,
+    not one, are what keep the generator's set from setting the balance of photo and caption."""
     return np.mean([np.mean([score_of(s) for s in group], axis=0) for group in by_source(sets)], axis=0)
 
 
@@ -219,8 +219,9 @@ def tune_serving_sets(sets: Sequence[TowerSet], text_weights: Sequence[float] = 
         return {"image_weight": w, "text_weight": lam, "link": link, "dedup": dedup_threshold, "val_top1": top1_mean}
     lam, w = _best(candidates, lambda lam, w: _dedup_cut(sets, w, lam, text_dim)[1])
     threshold, plateau_score = _dedup_cut(sets, w, lam, text_dim)
-    ari = np.mean([adjusted_rand_score(labels_of(s.entities), single_linkage(s.served(w, lam, text_dim), threshold))
-                   for s in sets])
+    ari = over_sources(lambda s: np.asarray(adjusted_rand_score(labels_of(s.entities),
+                                                                single_linkage(s.served(w, lam, text_dim), threshold))),
+                       sets)
     # A dedup set has no corpus: the nearest-neighbour cut is the clustering cut.
     return {"image_weight": w, "text_weight": lam, "link": threshold, "dedup": threshold, "val_ari": float(ari),
             "val_plateau": plateau_score}
@@ -330,7 +331,9 @@ def tune_partial_cuts(sets: Sequence[TowerSet], w: float, cut: float, text_weigh
         out[name] = best
         out[f"val_{name}_ari"] = float(scores.max())
 
-        per_set = [partial_link_rates(t, name, cut, **{name: best}) for t in tops if t["n"]]
-        links, false_links = tuple(np.mean(per_set, axis=0)) if per_set else (0.0, 0.0)
+        scored = [(s, t) for s, t in zip(sets, tops) if t["n"]]
+        rates = {id(s): np.asarray(partial_link_rates(t, name, cut, **{name: best})) for s, t in scored}
+        links, false_links = (tuple(over_sources(lambda s: rates[id(s)], [s for s, _ in scored])) if scored
+                              else (0.0, 0.0))
         out[f"val_{name}_links"], out[f"val_{name}_false_links"] = float(links), float(false_links)
     return out
