@@ -13,7 +13,7 @@ from pathlib import Path
 from clippings.data.dataset import Record
 from clippings.errors import ExportError
 from clippings.evaluation.probability import fit_match_curve
-from clippings.evaluation.scoring import TowerSet, tune_serving
+from clippings.evaluation.scoring import TowerSet, tune_serving_sets
 from clippings.runtime.manifest import MatchCurve, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
 
@@ -69,7 +69,7 @@ def _tune(emb: OnnxEmbedder, records: list[Record], images: list,
     img, txt, ip, tp = emb.embed_towers([images[i] for i in labelled], [texts[i] for i in labelled])
     towers = TowerSet(img, txt, ip, tp, [records[i].split for i in labelled], [records[i].entity for i in labelled],
                       [texts[i] or "" for i in labelled])
-    tuned = tune_serving(img, txt, ip, tp, towers.splits, towers.entities)
+    tuned = tune_serving_sets([towers])
     log.info("tuned %s", " ".join(f"{k}={v:.3f}" for k, v in tuned.items()))
     return tuned, towers
 

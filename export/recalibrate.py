@@ -15,14 +15,14 @@ import hashlib
 import logging
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, get_args
 
 from clippings.data.dataset import Dataset, Record, load_dataset
 from clippings.errors import ConfigError, DatasetError
 from clippings.evaluation.evaluate import towers
 from clippings.evaluation.probability import fit_match_curve
 from clippings.evaluation.scoring import SET_SIZE, TowerSet, sets_of_size, tune_partial_cuts, tune_serving_sets
-from clippings.runtime.manifest import Manifest, TextEvidence, Thresholds
+from clippings.runtime.manifest import Manifest, Pooling, TextEvidence, Thresholds
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.text_evidence import DEFAULT_DIM as TEXT_DIM
 
@@ -147,8 +147,8 @@ def recalibrate(
 def _check_options(data_dirs: Sequence[Path], pooling: str | None, set_size: int) -> int:
     if set_size < 0:
         raise ConfigError(f"--set-size {set_size}: a number of clippings, or 0 to tune on the sets as given")
-    if pooling not in (None, "sum", "concat"):
-        raise ConfigError(f"--pooling {pooling!r}: sum or concat")
+    if pooling is not None and pooling not in get_args(Pooling):
+        raise ConfigError(f"--pooling {pooling!r}: {' or '.join(get_args(Pooling))}")
     if not data_dirs:
         raise ConfigError("give at least one labelled set with --data")
     return set_size
