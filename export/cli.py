@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "about the size of an evaluation set; 0: tune on the sets as given). Single linkage chains "
                         "more in a larger set, so its best cut is higher (docs/model.md, \"Calibrating for a set's "
                         "size\")")
+    c.add_argument("--variant", choices=["fp32", "fp16", "int8"],
+                   help="the graph to serve, where exported: the decision is tuned on its vectors and the "
+                        "embedder and `clippings eval` load it unless told otherwise (default: the model's)")
     c.add_argument("--keep-decision", action="store_true",
                    help="keep MODEL's image weight, cuts and version; fit only the match probability that link "
                         "events carry (docs/model.md, \"Match probability\")")
@@ -81,12 +84,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     m, tuned = recalibrate(args.model, args.data, args.out, args.link_threshold, args.dedup_threshold, args.splits,
                            text_evidence=args.text_evidence, keep_decision=args.keep_decision,
-                           pooling=args.pooling, set_size=args.set_size)
+                           pooling=args.pooling, set_size=args.set_size, variant=args.variant)
     scores = " ".join(f"{k}={v:.3f}" for k, v in tuned.items() if k.startswith("val_"))
     evidence = f" text_evidence={m.text_evidence['weight']}" if m.text_evidence else ""
     curve = m.match_probability
     size = f" set_size={m.calibrated_set_size}" if m.calibrated_set_size else ""
-    print(f"calibrated {m.name} version {m.version} to {args.out}: pooling={m.pooling}{size} image_weight={m.image_weight}{evidence} "
+    print(f"calibrated {m.name} version {m.version} to {args.out}: variant={m.variant} pooling={m.pooling}{size} image_weight={m.image_weight}{evidence} "
           f"thresholds={m.thresholds} match_probability=(slope {curve['slope']}, intercept {curve['intercept']}, "
           f"{curve['pairs']} pairs)" + (f" ({scores})" if scores else ""))
     return 0

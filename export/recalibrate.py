@@ -69,11 +69,13 @@ def graph_version(model_dir: Path, manifest: Manifest) -> str:
 
 def calibrated_version(base: str, image_weight: float, link: float, dedup: float,
                        text_evidence: TextEvidence | None = None, thresholds: Thresholds | None = None,
-                       pooling: str = "sum") -> str:
+                       pooling: str = "sum", variant: str = "fp32") -> str:
     key = f"{base}|w={image_weight:.4f}|link={link:.4f}|dedup={dedup:.4f}"
     # What a decision did not have stays out of the key: the versions of older decisions hold.
     if pooling != "sum":
         key += f"|pooling={pooling}"
+    if variant != "fp32":  # another graph's vectors: never mixed with fp32's under one version
+        key += f"|variant={variant}"
     if text_evidence is not None:
         key += f"|text={text_evidence['weight']:.4f}x{text_evidence['dim']}"
     for name in ("text_only", "image_only"):
@@ -86,7 +88,7 @@ def recalibrate(
     model: str | Path, data_dirs: Sequence[Path], out_dir: Path,
     link_threshold: float | None = None, dedup_threshold: float | None = None, splits: Sequence[str] | None = None,
     text_evidence: bool = False, keep_decision: bool = False, pooling: str | None = None,
-    set_size: int | None = None,
+    set_size: int | None = None, variant: str | None = None,
 ) -> tuple[Manifest, dict]:
     """-> (the new manifest, written with the graphs to out_dir; the tuning scores).
 
@@ -95,13 +97,13 @@ def recalibrate(
     keep_decision: tune nothing; only fit the match probability, under the same version.
     pooling: "sum" or "concat" (runtime/onnx_model.pool; default: the model's).
     set_size: dedup sets are tuned as sets of this many clippings drawn from them
-    (scoring.sets_of_size; None: SET_SIZE; 0: as given), since the best cut rises with a set's size."""
-    if keep_decision and (text_evidence or link_threshold is not None or dedup_threshold is not None or pooling
-                          or set_size is not None):
-        raise ConfigError("--keep-decision keeps the model's decision: it takes no --text-evidence, --pooling, "
-                          "--set-size or thresholds")
-    set_size = _check_options(data_dirs, pooling, SET_SIZE if set_size is None else set_size)
-    emb = OnnxEmbedder(model, providers=["CPUExecutionProvider"])
+    (scoring.sets_of_size; None: SET_SIZE; 0: as given), since the best cut rises with a set's size.
+    variant: the graph to serve ("fp32", "fp16", "int8" where exported; default: the model's), whose
+    vectors the decision is tuned on."""
+    if keep_decision and (text_evidence or link_threshold is not None or dedup_threshold is not None):
+        raise ConfigError("--keep-decision keeps the model's decision: it takes no --text-evidence or thresholds")
+    set_size = _check_options(data_dirs, pooling, set_size, variant, keep_decision)
+    emb = OnnxEmbedder(model, variant=variant, providers=["CPUExecutionProvider"])
     if out_dir.resolve() == emb.model_dir.resolve():
         raise ConfigError(f"--out {out_dir} is the model's own folder: write the recalibrated model elsewhere")
     sets = [_calibration_set(emb, d, splits, pooling) for d in data_dirs]
@@ -130,13 +132,13 @@ def recalibrate(
     curve = fit_match_curve(sets, tuned["image_weight"], thresholds, evidence)
     pooled_as = pooling or base.pooling
     manifest = base.model_copy(update={
-        "image_weight": tuned["image_weight"], "thresholds": thresholds, "pooling": pooled_as,
+        "image_weight": tuned["image_weight"], "thresholds": thresholds, "pooling": pooled_as, "variant": emb.variant,
         "text_evidence": evidence, "match_probability": curve,
         # From the graph's own hash, not the manifest's version: the same decision on the same
         # graph is the same version, however often it was calibrated. The curve is not part of
         # it: it changes what link events say, not which vectors are served nor how they link.
         "version": calibrated_version(graph_version(emb.model_dir, base), tuned["image_weight"], link, dedup,
-                                      evidence, thresholds, pooled_as),
+                                      evidence, thresholds, pooled_as, emb.variant),
         "calibrated_on": [str(d) for d in data_dirs],
         "calibrated_set_size": size,
     })
@@ -144,7 +146,12 @@ def recalibrate(
     return manifest, tuned
 
 
-def _check_options(data_dirs: Sequence[Path], pooling: str | None, set_size: int) -> int:
+def _check_options(data_dirs: Sequence[Path], pooling: str | None, set_size: int | None, variant: str | None,
+                   keep_decision: bool) -> int:
+    """-> the set size to tune for; raises ConfigError on options that cannot go together."""
+    if keep_decision and (pooling or set_size is not None or variant):
+        raise ConfigError("--keep-decision keeps the model's decision: it takes no --pooling, --set-size or --variant")
+    set_size = SET_SIZE if set_size is None else set_size
     if set_size < 0:
         raise ConfigError(f"--set-size {set_size}: a number of clippings, or 0 to tune on the sets as given")
     if pooling is not None and pooling not in get_args(Pooling):

@@ -34,6 +34,11 @@ def ngram_rows(pre) -> int:
     return pre.text_buckets + pre.text_bigram_buckets + pre.text_word_buckets
 
 
+def ngram_segments(pre) -> tuple[int, int]:
+    """(first pair id, first word id) of the "ngrams" tokenizer (runtime/preprocess.tokenize_ngrams)."""
+    return pre.text_buckets, pre.text_buckets + pre.text_bigram_buckets
+
+
 class BiEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -41,9 +46,11 @@ class BiEncoder(nn.Module):
         pre = cfg.preprocess
         self.vision = VisionEncoder(cfg.vision, pre.channels, cfg.embed_dim)
         if cfg.text.kind == "bag":
-            self.text = NgramBagEncoder(ngram_rows(pre), cfg.embed_dim)
+            self.text = NgramBagEncoder(ngram_rows(pre), cfg.embed_dim, ngram_segments(pre), cfg.text.decay,
+                                        pre.text_max_len)
         elif cfg.text.kind == "hybrid":
-            self.text = HybridTextEncoder(cfg.text, ngram_rows(pre), pre.text_buckets, cfg.embed_dim)
+            self.text = HybridTextEncoder(cfg.text, ngram_rows(pre), pre.text_buckets, cfg.embed_dim,
+                                          ngram_segments(pre), pre.text_max_len)
         else:
             self.text = TextEncoder(cfg.text, pre.text_buckets, pre.text_max_len, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature

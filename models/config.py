@@ -25,6 +25,8 @@ class TextConfig:
     kernel: int = 3  # characters seen per conv step: n-gram-like features robust to OCR noise
     dropout: float = 0.1
     conv_len: int = 96  # "hybrid": characters the convolution reads
+    decay: float = 0.0  # "bag", "hybrid": an n-gram's weight is exp(-its position in characters / decay),
+    # so a reprint cut from the end stays near its full caption (encoders.NgramBagEncoder); 0: all alike
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ class ModelConfig:
 
 
 # Presets. Text crops are wide and grayscale; photos are square and in colour.
+# Photos with a caption read as a bag of hashed characters, character pairs and words over its
+# first 1,024 n-grams (about 450 characters), folded to one case.
+NGRAM_PHOTOS = PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False, pad_value=128,
+                                text_max_len=1024, text_buckets=4096, text_bigram_buckets=16384,
+                                text_word_buckets=16384, tokenizer="ngrams", casefold=True)
 PRESETS: dict[str, ModelConfig] = {
     # PP-OCRv6 reads 48-pixel-high RGB lines scaled to [-1, 1]; 320 wide is its default
     # width, enough for the 4-20 characters of a firm name at that height.
@@ -83,19 +90,20 @@ PRESETS: dict[str, ModelConfig] = {
     # first 1,024 n-grams of a caption (about 450 characters) instead of a window of 96.
     "bag-photos": ModelConfig(
         name="bag-photos", text=TextConfig(kind="bag"),
-        preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
-                                    pad_value=128, text_max_len=1024, text_buckets=4096,
-                                    text_bigram_buckets=16384, text_word_buckets=16384, tokenizer="ngrams",
-                                    casefold=True),
+        preprocess=NGRAM_PHOTOS,
     ),
     # Both text towers side by side (encoders.HybridTextEncoder): order and wording of a short
     # caption, the whole of a long one.
     "hybrid-photos": ModelConfig(
         name="hybrid-photos", text=TextConfig(kind="hybrid", conv_len=96),
-        preprocess=PreprocessConfig(image_height=64, image_width=64, channels=3, reflow_tall=False,
-                                    pad_value=128, text_max_len=1024, text_buckets=4096,
-                                    text_bigram_buckets=16384, text_word_buckets=16384, tokenizer="ngrams",
-                                    casefold=True),
+        preprocess=NGRAM_PHOTOS,
+    ),
+    # The hybrid with its n-gram bag weighted towards the caption's start (decay 480 characters:
+    # the lede counts most, the tail of a long caption about a third): what news ships since
+    # 2026-11-30 (a later session; docs/model.md, "The lede counts most").
+    "lede-photos": ModelConfig(
+        name="lede-photos", text=TextConfig(kind="hybrid", conv_len=96, decay=480.0),
+        preprocess=NGRAM_PHOTOS,
     ),
 }
 

@@ -82,22 +82,62 @@ class TextEncoder(nn.Module):
         return self.proj(torch.cat([mean, mx], dim=1))  # (B, D)
 
 
+# A word and the space after it, in characters: where a word's n-gram sits along a caption.
+WORD_CHARS = 6.0
+
+
 class NgramBagEncoder(nn.Module):
     """Hashed n-grams (tokenizer "ngrams": characters, pairs of characters, words) -> one
     learned row each, summed: a linear map of the n-gram bag. Unlike the convolution it sees a
     whole long caption, can express plain n-gram overlap (what Jaccard measures) from its
-    first step, and learns to give boilerplate (datelines, credits) no weight."""
+    first step, and learns to give boilerplate (datelines, credits) no weight.
 
-    def __init__(self, rows: int, embed_dim: int):
+    With `decay` > 0 each n-gram's row is weighted by exp(-position / decay), its position in
+    characters along the caption: papers cut a caption from the end to fit, so a reprint keeps
+    the lede and loses the tail, and a bag that weighs every n-gram alike puts a caption cut to
+    a third at cosine 0.58 of its full text. `segments` = (first pair id, first word id) of the
+    tokenizer's id ranges; `max_len` its ids a caption."""
+
+    def __init__(self, rows: int, embed_dim: int, segments: tuple[int, int] | None = None, decay: float = 0.0,
+                 max_len: int = 0):
         super().__init__()
+        if decay and (segments is None or not max_len):
+            raise ValueError("a position decay needs the tokenizer's segments and length")
         self.table = nn.Embedding(rows, embed_dim, padding_idx=0)
+        self.segments = segments
+        self.decay = decay
+        if decay:  # not a weight: left out of checkpoints and of the exported graph's names
+            self.register_buffer("index", torch.arange(max_len, dtype=torch.float32), persistent=False)
         # A random projection to begin with: cosines of bags are kept before any training.
         nn.init.normal_(self.table.weight, 0.0, embed_dim ** -0.5)
         with torch.no_grad():
             self.table.weight[0].zero_()
 
+    def positions(self, text_ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids -> each id's position along its caption in characters: the characters
+        and the pairs count from the caption's start in order, the words WORD_CHARS each.
+
+        The "ngrams" tokenizer lays a caption out as its characters, then its pairs, then its
+        words, from index 0 without gaps, so a position is the index less where its segment
+        starts. (Neither a cumulative sum nor a cast: the fp16 export's converter keeps both in
+        fp32 by inserting casts around them, and loops on that.)"""
+        first_pair, first_word = self.segments
+        index = self.index[: text_ids.shape[1]]  # (L,) float32, as trained and exported
+        chars = (text_ids > 0) & (text_ids < first_pair)
+        pairs = (text_ids >= first_pair) & (text_ids < first_word)
+        words = text_ids >= first_word
+        zero = torch.zeros_like(index)
+        n_chars = torch.where(chars, index + 1, zero).amax(dim=1, keepdim=True)  # (B, 1)
+        n_pairs = torch.where(pairs, index + 1, zero).amax(dim=1, keepdim=True) - n_chars
+        n_pairs = n_pairs.clamp(min=0)
+        return (torch.where(chars, index, zero) + torch.where(pairs, index - n_chars, zero)
+                + torch.where(words, (index - n_chars - n_pairs) * WORD_CHARS, zero))
+
     def forward(self, text_ids: torch.Tensor) -> torch.Tensor:
-        return self.table(text_ids).sum(dim=1)  # (B, D); padding rows are zeros
+        rows = self.table(text_ids)  # (B, L, D); padding rows are zeros
+        if self.decay:
+            rows = rows * torch.exp(-self.positions(text_ids) / self.decay).unsqueeze(-1)
+        return rows.sum(dim=1)  # (B, D)
 
 
 class HybridTextEncoder(nn.Module):
@@ -108,11 +148,12 @@ class HybridTextEncoder(nn.Module):
     caption's characters in order, as hashed unigrams (ids below `unigrams`); the pairs and
     words after them are masked out of the convolution's window."""
 
-    def __init__(self, cfg: TextConfig, rows: int, unigrams: int, embed_dim: int):
+    def __init__(self, cfg: TextConfig, rows: int, unigrams: int, embed_dim: int,
+                 segments: tuple[int, int] | None = None, max_len: int = 0):
         super().__init__()
         self.unigrams = unigrams
         self.conv_len = cfg.conv_len
-        self.bag = NgramBagEncoder(rows, embed_dim)
+        self.bag = NgramBagEncoder(rows, embed_dim, segments, cfg.decay, max_len)
         self.conv = TextEncoder(cfg, unigrams, cfg.conv_len, embed_dim)
 
     def forward(self, text_ids: torch.Tensor) -> torch.Tensor:

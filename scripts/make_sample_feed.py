@@ -5,8 +5,9 @@ news clippings: clear-cut wire-service reprints only, as judged by a model's emb
     python scripts/make_sample_feed.py POOL --model news --out clippings/assets/sample_feed
 
 The feed shows the mechanics of the stream, not the model's error rate, so a story is kept
-only when its reprints are joined to each other by links of cosine >= --within (the weakest
-edge of the story's maximum spanning tree) and each of them has cosine < --across to every
+only when each pair of its reprints has cosine >= --within (every pair, not a chain: the
+linker decides in arrival order, and a reprint that reaches its story only through one that
+has not arrived yet is flagged new) and each of them has cosine < --across to every
 other story's reprints; by default 0.08 above and 0.02 below the model's dedup cut, in the
 vectors the embedder serves. Stories are taken in pool order while they fit in --records
 clippings (one that would overflow is passed over), then
@@ -34,22 +35,12 @@ from clippings.runtime.onnx_model import OnnxEmbedder
 REPRINTS = ("wire", "truncated")  # meta.jsonl `variant`: the same photo and caption printed again
 
 
-def weakest_spanning_edge(sim: np.ndarray) -> float:
-    """The smallest edge of the maximum spanning tree over a similarity matrix (Prim's
-    algorithm): the weakest link single linkage needs to join the whole group; 1 for one record."""
-    n = len(sim)
-    if n < 2:
+def weakest_pair(sim: np.ndarray) -> float:
+    """The smallest similarity between two different records of a group; 1 for one record.
+    A story whose every pair reaches the cut is flagged right in any arrival order."""
+    if len(sim) < 2:
         return 1.0
-    joined = np.zeros(n, bool)
-    joined[0] = True
-    best = sim[0].copy()
-    weakest = 1.0
-    for _ in range(n - 1):
-        j = int(np.argmax(np.where(joined, -np.inf, best)))
-        weakest = min(weakest, float(best[j]))
-        joined[j] = True
-        best = np.maximum(best, sim[j])
-    return weakest
+    return float(sim[~np.eye(len(sim), dtype=bool)].min())
 
 
 def clear_cut_stories(entities: list[str], vectors: np.ndarray, within: float, across: float) -> list[str]:
@@ -64,7 +55,7 @@ def clear_cut_stories(entities: list[str], vectors: np.ndarray, within: float, a
         others = np.flatnonzero(ent != e)
         if others.size and sim[np.ix_(idx, others)].max() >= across:
             continue
-        if weakest_spanning_edge(sim[np.ix_(idx, idx)]) >= within:
+        if weakest_pair(sim[np.ix_(idx, idx)]) >= within:
             kept.append(e)
     return kept
 
@@ -74,7 +65,7 @@ def describe(vectors: np.ndarray, entities: list[str]) -> str:
     ent = np.asarray(entities, dtype=object)
     sim = vectors @ vectors.T
     other = ent[:, None] != ent[None, :]
-    weakest = min(weakest_spanning_edge(sim[np.ix_(m, m)]) for m in (np.flatnonzero(ent == e) for e in set(entities)))
+    weakest = min(weakest_pair(sim[np.ix_(m, m)]) for m in (np.flatnonzero(ent == e) for e in set(entities)))
     stories = len(set(entities))
     return (f"{len(entities)} clippings, {stories} stories, {len(entities) - stories} duplicates; weakest "
             f"within-story link {weakest:.3f}, strongest cross-story similarity {sim[other].max():.3f}")

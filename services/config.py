@@ -96,7 +96,8 @@ class ServiceSettings(KafkaSettings):
 class EmbedderSettings(ServiceSettings):
     group_id: str = "clippings-embedder"
     metrics_port: int = Field(9101, ge=0, le=65535)
-    model_variant: Literal["fp32", "fp16", "int8"] = "fp32"
+    # None: the variant the model's manifest serves (the one its decision was tuned on).
+    model_variant: Literal["fp32", "fp16", "int8"] | None = None
     onnx_providers: list[str] | None = None  # None: CUDA when present, else CPU
     onnx_threads: int = Field(0, ge=0)  # ONNX Runtime intra-op threads; 0: one per core
     decode_workers: int = Field(2, ge=1, le=64)  # image fetch/decode/preprocess threads

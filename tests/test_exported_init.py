@@ -19,7 +19,7 @@ from clippings.runtime.onnx_model import OnnxEmbedder
 
 def test_shipped_news_graph_loads_back_into_the_trainer_model(news_model, sample_feed):
     records = load_dataset(sample_feed).records[:12]
-    served = OnnxEmbedder(news_model, intra_op_threads=1)
+    served = OnnxEmbedder(news_model, variant="fp32", intra_op_threads=1)  # the graph the weights are read from
     pixels, _, text_ids, _ = served.prepare([Image.open(r.image).convert("RGB") for r in records],
                                             [r.text for r in records])
     want_img, want_txt = served.run(pixels, text_ids)

@@ -97,14 +97,25 @@ def test_torch_pool_mirrors_the_served_pool(w):
     assert np.allclose(every.numpy(), pool(img, txt, np.ones(4), np.ones(4), w), atol=1e-6)
 
 
+def assert_graph_computes_the_same(model, captions: list[str], path: Path) -> None:
+    """The model exported to ONNX gives its PyTorch outputs on random photos and these captions."""
+    import onnxruntime as ort
+
+    pixels = torch.rand(len(captions), 3, 64, 64)
+    ids = torch.from_numpy(tokenize_texts(captions, model.cfg.preprocess)[0])
+    with torch.no_grad():
+        img, txt = model(pixels, ids)
+    torch.onnx.export(model, (pixels, ids), path, input_names=["pixels", "text_ids"], opset_version=17, dynamo=False)
+    o_img, o_txt = ort.InferenceSession(str(path)).run(None, {"pixels": pixels.numpy(), "text_ids": ids.numpy()})
+    assert np.allclose(o_img, img.numpy(), atol=1e-5) and np.allclose(o_txt, txt.numpy(), atol=1e-5)
+
+
 def test_hybrid_text_tower_reads_the_caption_in_order_and_as_a_bag(tmp_path):
     """hybrid-photos: its convolution sees exactly the characters the in-order tokenizer gives
     for the caption's first conv_len characters (the n-gram ids after them are masked), its
     bag every n-gram; so a change past the window moves the bag only, a swap inside it moves
     the convolution too. The exported graph computes the same."""
     import dataclasses
-
-    import onnxruntime as ort
 
     model = seeded_model("hybrid-photos")
     pre, text = model.cfg.preprocess, model.text
@@ -127,11 +138,65 @@ def test_hybrid_text_tower_reads_the_caption_in_order_and_as_a_bag(tmp_path):
     assert torch.allclose(conv, late_conv) and not torch.allclose(bag, late_bag)
     assert not torch.allclose(conv, swap_conv)
 
-    pixels = torch.rand(2, 3, 64, 64)
-    two = torch.from_numpy(tokenize_texts([caption, "short"], pre)[0])
+    assert_graph_computes_the_same(model, [caption, "short"], tmp_path / "hybrid.onnx")
+
+
+def test_lede_bag_keeps_a_caption_cut_from_the_end_near_its_full_text(tmp_path):
+    """lede-photos weighs each n-gram's row by exp(-its position in characters / 480): with the
+    shipped news model's table in both (the decay adds no weight), a reprint cut after its lede
+    stays nearer its full caption, and a sibling story that shares only the tail moves away,
+    than under hybrid-photos' bag where every n-gram counts alike. The exported graph computes
+    the same."""
+    from clippings.models.reader import load_exported_weights
+    from clippings.runtime.onnx_model import resolve_model
+
+    lede, flat = seeded_model("lede-photos"), seeded_model("hybrid-photos")
+    for model in (lede, flat):
+        load_exported_weights(model, resolve_model("news"))
+    pre = lede.cfg.preprocess
+    tail = ("The river crested at four feet above flood stage early Wednesday, the highest level since 1975. "
+            "Several roads into town were under water. Heavy rain fell across the region for four straight days. "
+            "About 300 homes were evacuated, the mayor said. Shelters opened at two schools and the county fairgrounds.")
+    full = "GRAND JUNCTION, Colo. -- Gov. Heather Ingersoll tours a flooded neighborhood by boat on Wednesday. " + tail
+    cut = full[: full.index("The river")]
+    sibling = "GRAND JUNCTION, Colo. -- Volunteers fill sandbags outside the county fairgrounds on Tuesday. " + tail
+
+    def bag_cos(model, a: str, b: str) -> float:
+        x = torch.from_numpy(tokenize_texts([a, b], pre)[0])
+        with torch.no_grad():
+            v = torch.nn.functional.normalize(model.text.bag(x), dim=-1)
+        return float(v[0] @ v[1])
+
+    assert bag_cos(lede, full, cut) > bag_cos(flat, full, cut) + 0.01
+    assert bag_cos(lede, full, sibling) < bag_cos(flat, full, sibling) - 0.005
+
+    ids = torch.from_numpy(tokenize_texts(["ab cd"], pre)[0])
+    pos = lede.text.bag.positions(ids)[0]
+    # 5 characters, 4 pairs, 2 words (6 characters a word), then padding
+    assert pos[:11].tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 0, 6] and not pos[11:].any()
+    rows = lede.text.bag.table.weight[ids[0, :11]]
     with torch.no_grad():
-        img, txt = model(pixels, two)
-    path = tmp_path / "hybrid.onnx"
-    torch.onnx.export(model, (pixels, two), path, input_names=["pixels", "text_ids"], opset_version=17, dynamo=False)
-    o_img, o_txt = ort.InferenceSession(str(path)).run(None, {"pixels": pixels.numpy(), "text_ids": two.numpy()})
-    assert np.allclose(o_img, img.numpy(), atol=1e-5) and np.allclose(o_txt, txt.numpy(), atol=1e-5)
+        assert torch.allclose(lede.text.bag(ids)[0], (rows * torch.exp(-pos[:11] / 480.0)[:, None]).sum(0), atol=1e-6)
+
+    assert_graph_computes_the_same(lede, [full, "short"], tmp_path / "lede.onnx")
+
+
+@pytest.mark.timeout(120)
+def test_lede_graph_converts_to_fp16(tmp_path):
+    """The export's fp16 step keeps a cumulative sum or a cast of a weight in fp32 with casts
+    around it, and its converter looped forever on those; the decay's positions use neither."""
+    import onnxruntime as ort
+
+    from clippings.export.convert import _fp16
+
+    model = seeded_model("lede-photos")
+    two = torch.from_numpy(tokenize_texts(["Flood waters rise in the valley. " * 8, "short"], model.cfg.preprocess)[0])
+    pixels = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        _, txt = model(pixels, two)
+    src, dst = tmp_path / "lede.onnx", tmp_path / "lede.fp16.onnx"
+    torch.onnx.export(model, (pixels, two), src, input_names=["pixels", "text_ids"],
+                      output_names=["image_embedding", "text_embedding"], opset_version=17, dynamo=False)
+    _fp16(src, dst)
+    _, o_txt = ort.InferenceSession(str(dst)).run(None, {"pixels": pixels.numpy(), "text_ids": two.numpy()})
+    assert np.sum(o_txt * txt.numpy(), axis=1).min() > 0.999

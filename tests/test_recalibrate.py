@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
 from clippings.data.dataset import Dataset, Record, load_dataset
@@ -128,7 +129,8 @@ def test_calibrate_writes_a_model_the_services_load(feeds, tmp_path):
     graph = hashlib.sha256((base.model_dir / "model.onnx").read_bytes()).hexdigest()[:12]
     assert m.pooling == base.manifest.pooling  # kept unless --pooling says otherwise
     assert m.version == calibrated_version(graph, m.image_weight, tuned["link"], tuned["dedup"],
-                                           thresholds=m.thresholds, pooling=m.pooling)
+                                           thresholds=m.thresholds, pooling=m.pooling, variant=m.variant)
+    assert m.variant == base.manifest.variant  # kept unless --variant says otherwise
     assert m.version != base.manifest.version  # the linker never mixes vectors pooled two ways
     assert m.match_probability == fit_match_curve(sets, m.image_weight, m.thresholds)
     assert m.match_probability["cut"] == "dedup" and m.match_probability["slope"] > 0
@@ -199,3 +201,36 @@ def test_calibrate_tunes_for_the_set_size_asked(feeds, tmp_path, caplog):
         recalibrate("news", list(feeds), tmp_path / "x", set_size=-1)
     with pytest.raises(ConfigError, match="keep-decision"):
         recalibrate("news", list(feeds), tmp_path / "x", set_size=30, keep_decision=True)
+
+
+def test_calibrate_serves_the_variant_it_tuned_on(feeds, tmp_path):
+    """--variant: the decision is tuned on that graph's vectors, the manifest serves it (the
+    embedder and `clippings eval` load it unless told otherwise), and the version differs from
+    the same decision on another graph's vectors, which a linker must not mix with it."""
+    shipped = Manifest.load(OnnxEmbedder("news").model_dir)
+    other = "int8" if shipped.variant == "fp32" else "fp32"
+    out = tmp_path / f"news-{other}"
+    m, _ = recalibrate("news", [feeds[0]], out, variant=other)
+    graph = OnnxEmbedder("news", other)
+    sets = [tower_set(graph, [r for r in load_dataset(feeds[0]).records if r.split == "val"])]
+    tuned = tune_serving_sets(sets)
+    assert (m.variant, m.image_weight, m.thresholds["dedup"]) == (other, tuned["image_weight"], tuned["dedup"])
+    assert ('"variant"' in (out / "manifest.json").read_text()) == (other != "fp32")
+    served = OnnxEmbedder(out)  # what the embedder loads with CLIPPINGS_MODEL_VARIANT unset
+    records = load_dataset(feeds[0]).records[:16]
+    images = [None if r.image is None else Image.open(r.image) for r in records]
+    texts = [r.text for r in records]
+    assert served.variant == other
+    for got, want in zip(served.embed_towers(images, texts), graph.embed_towers(images, texts)):
+        assert np.array_equal(got, want)
+    graph_hash = hashlib.sha256((graph.model_dir / "model.onnx").read_bytes()).hexdigest()[:12]
+    key = (graph_hash, m.image_weight, m.thresholds["link"], m.thresholds["dedup"])
+    assert m.version == calibrated_version(*key, thresholds=m.thresholds, pooling=m.pooling, variant=other)
+    assert m.version != calibrated_version(*key, thresholds=m.thresholds, pooling=m.pooling,
+                                           variant="int8" if other == "fp32" else "fp32")
+    proc = subprocess.run([sys.executable, "-m", "clippings.cli", "eval", str(feeds[0]), "--model", str(out), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["model"]["variant"] == other
+    with pytest.raises(ConfigError, match="keep-decision"):
+        recalibrate("news", [feeds[0]], tmp_path / "x", variant=other, keep_decision=True)

@@ -14,7 +14,7 @@ from clippings.data.synth.generate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from make_sample_feed import clear_cut_stories, weakest_spanning_edge  # noqa: E402
+from make_sample_feed import clear_cut_stories, weakest_pair  # noqa: E402
 
 
 def test_the_shipped_feed_is_the_selection_of_the_shipped_model(tmp_path, sample_feed):
@@ -29,11 +29,15 @@ def test_the_shipped_feed_is_the_selection_of_the_shipped_model(tmp_path, sample
     assert sorted(p.name for p in (out / "images").iterdir()) == sorted(p.name for p in (sample_feed / "images").iterdir())
 
 
-def test_weakest_spanning_edge_is_the_cut_single_linkage_needs():
-    # a-b 0.95, b-c 0.91, a-c 0.5: the chain a-b-c holds at any cut up to 0.91
+def test_a_story_is_clear_cut_only_when_every_pair_reaches_the_cut():
+    # a-b 0.95, b-c 0.91, a-c 0.5: single linkage joins them at 0.91, but a linker that sees a
+    # then c flags c new (c reaches a only through b): the story is held to its weakest pair
     sim = np.array([[1.0, 0.95, 0.5], [0.95, 1.0, 0.91], [0.5, 0.91, 1.0]])
-    assert weakest_spanning_edge(sim) == 0.91
-    assert weakest_spanning_edge(np.ones((1, 1))) == 1.0
+    assert weakest_pair(sim) == 0.5
+    assert weakest_pair(np.ones((1, 1))) == 1.0
+    v = np.array([[1.0, 0.0], [0.95, np.sqrt(1 - 0.95**2)], [0.5, np.sqrt(0.75)]], np.float32)
+    assert clear_cut_stories(["s", "s", "s"], v, within=0.4, across=0.99) == ["s"]
+    assert clear_cut_stories(["s", "s", "s"], v, within=0.6, across=0.99) == []
 
 
 def test_a_story_close_to_another_or_loose_within_is_not_clear_cut():

@@ -116,7 +116,7 @@ def test_calibrate_text_evidence_writes_what_tuning_chose(news_sets, tmp_path):
     assert (m.image_weight, m.thresholds["dedup"]) == (tuned["image_weight"], tuned["dedup"])
     assert m.version == calibrated_version(graph_version(base.model_dir, base.manifest), m.image_weight,
                                            m.thresholds["link"], m.thresholds["dedup"], evidence, m.thresholds,
-                                           m.pooling)
+                                           m.pooling, m.variant)
 
 
 def test_eval_scores_the_served_vectors_and_the_model_alone(news_sets, tmp_path):

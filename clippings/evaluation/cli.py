@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="dataset folder (records.jsonl + images/)")
     p.add_argument("--model", help="shipped model name (jp-firms, news) or exported model folder; required: "
                    "a dataset does not say which model it is for")
-    p.add_argument("--variant", default="fp32", help="fp32, fp16 or int8 where exported")
+    p.add_argument("--variant", help="fp32, fp16 or int8 where exported (default: the one the model serves)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--thresholds", choices=["manifest", "tuned"], default="manifest",
                    help="manifest (default): the model's decision as the services make it; tuned: its threshold "
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     plot_to = _plot_path(args.out)
     evaluate = evaluate_link if ds.task == "link" else evaluate_dedup
     result = evaluate(emb, ds, served=args.thresholds == "manifest", plot_to=plot_to)
-    result["model"] = {"name": emb.manifest.name, "version": emb.version, "variant": args.variant}
+    result["model"] = {"name": emb.manifest.name, "version": emb.version, "variant": emb.variant}
     result["thresholds"] = args.thresholds
     if args.out:
         (args.out / "eval.json").write_text(json.dumps(result, indent=2))
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     key = "top1" if result["task"] == "link" else "ari"
-    print(f"{args.dataset}: task={result['task']} n={result['n']} model={emb.manifest.name}@{emb.version} ({args.variant})")
+    print(f"{args.dataset}: task={result['task']} n={result['n']} model={emb.manifest.name}@{emb.version} ({emb.variant})")
     print(f"  {'method':<12} {key:>7} {'threshold':>10}")
     for name, m in result["metrics"].items():
         t = m.get("threshold")

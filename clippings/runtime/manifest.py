@@ -81,6 +81,10 @@ class Manifest(BaseModel):
     preprocess: PreprocessConfig  # closed too: PreprocessConfig forbids unknown keys
     opset: int
     files: dict[str, str]  # variant ("fp32", "fp16", "int8") -> file name
+    # The variant served unless the operator names another (`clippings calibrate --variant`, which
+    # tunes the decision on that graph's vectors): what the embedder, `clippings eval` and the
+    # other tools load by default.
+    variant: str = "fp32"
     inputs: list[TensorSpec]
     outputs: list[str]
     parity: dict[str, Parity] = {}  # variant -> ONNX Runtime against PyTorch at export
@@ -125,6 +129,8 @@ class Manifest(BaseModel):
                 del fields[key]
         if fields["pooling"] == "sum":
             del fields["pooling"]
+        if fields["variant"] == "fp32":
+            del fields["variant"]
         (Path(model_dir) / MANIFEST_NAME).write_text(
             json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

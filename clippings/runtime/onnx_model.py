@@ -109,7 +109,7 @@ class OnnxEmbedder:
     def __init__(
         self,
         model: str | os.PathLike,
-        variant: str = "fp32",
+        variant: str | None = None,  # None: the one the manifest serves (Manifest.variant)
         providers: Sequence[str] | None = None,
         intra_op_threads: int = 0,
         manifest: Manifest | None = None,  # not yet on disk: the export runs its graphs before writing it
@@ -118,6 +118,7 @@ class OnnxEmbedder:
 
         self.model_dir = Path(model) if manifest is not None else resolve_model(model)
         self.manifest = manifest if manifest is not None else Manifest.load(self.model_dir)
+        variant = variant or self.manifest.variant
         if variant not in self.manifest.files:
             raise ModelError(
                 f"{self.model_dir}: no {variant!r} variant (has {', '.join(self.manifest.files)})"

@@ -55,6 +55,7 @@ UNSET_SETTINGS = {
     "kafka_ssl_key_location": "no mutual TLS (see kafka_ssl_certificate_location)",
     "kafka_ssl_key_password": "no mutual TLS (see kafka_ssl_certificate_location)",
     "threshold": "unset means the threshold tuned into the model's manifest",
+    "model_variant": "unset means the variant the model's manifest serves, the graph its decision was tuned on",
     "redis_username": "the in-cluster Redis has only its default user (deploy/k8s/redis)",
     "redis_ssl_ca_certs": "the in-cluster Redis speaks plain TCP inside the namespace; set with a rediss:// URL",
     "redis_ssl_certfile": "no client certificate for Redis (see redis_ssl_ca_certs)",

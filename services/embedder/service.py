@@ -39,10 +39,10 @@ class EmbedderService(BatchService):
     def open(self, stack: ExitStack, watch: BrokerWatch) -> "EmbedStep":
         s = self.settings
         model = OnnxEmbedder(s.model, variant=s.model_variant, providers=s.onnx_providers, intra_op_threads=s.onnx_threads)
-        self.metrics.model_info.labels(model.manifest.name, model.version, s.model_variant).set(1)
+        self.metrics.model_info.labels(model.manifest.name, model.version, model.variant).set(1)
         _warm_up(model)
         self.health.set("model", True)
-        log.info(kv("model_loaded", model=model.manifest.name, version=model.version,
+        log.info(kv("model_loaded", model=model.manifest.name, version=model.version, variant=model.variant,
                     providers=",".join(model.session.get_providers()), metrics_port=self.http.port))
         preparer = ImagePreparer(ImageLimits.from_settings(s), model.preprocess, s.decode_workers)
         stack.callback(preparer.close)
