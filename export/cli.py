@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "about the size of an evaluation set; 0: tune on the sets as given). Single linkage chains "
                         "more in a larger set, so its best cut is higher (docs/model.md, \"Calibrating for a set's "
                         "size\")")
-    c.add_argument("--variant", choices=["fp32", "fp16", "int8"],
+    c.add_argument("--variant", choices=["fp32", "fp16", "int8"],  # runtime.manifest.Variant
                    help="the graph to serve, where exported: the decision is tuned on its vectors and the "
                         "embedder and `clippings eval` load it unless told otherwise (default: the model's)")
     c.add_argument("--keep-decision", action="store_true",

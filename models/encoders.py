@@ -127,11 +127,10 @@ class NgramBagEncoder(nn.Module):
         pairs = (text_ids >= first_pair) & (text_ids < first_word)
         words = text_ids >= first_word
         zero = torch.zeros_like(index)
-        n_chars = torch.where(chars, index + 1, zero).amax(dim=1, keepdim=True)  # (B, 1)
-        n_pairs = torch.where(pairs, index + 1, zero).amax(dim=1, keepdim=True) - n_chars
-        n_pairs = n_pairs.clamp(min=0)
-        return (torch.where(chars, index, zero) + torch.where(pairs, index - n_chars, zero)
-                + torch.where(words, (index - n_chars - n_pairs) * WORD_CHARS, zero))
+        pairs_start = torch.where(chars, index + 1, zero).amax(dim=1, keepdim=True)  # (B, 1)
+        words_start = torch.where(chars | pairs, index + 1, zero).amax(dim=1, keepdim=True)
+        return (torch.where(chars, index, zero) + torch.where(pairs, index - pairs_start, zero)
+                + torch.where(words, (index - words_start) * WORD_CHARS, zero))
 
     def forward(self, text_ids: torch.Tensor) -> torch.Tensor:
         rows = self.table(text_ids)  # (B, L, D); padding rows are zeros

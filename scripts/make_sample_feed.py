@@ -68,7 +68,7 @@ def describe(vectors: np.ndarray, entities: list[str]) -> str:
     weakest = min(weakest_pair(sim[np.ix_(m, m)]) for m in (np.flatnonzero(ent == e) for e in set(entities)))
     stories = len(set(entities))
     return (f"{len(entities)} clippings, {stories} stories, {len(entities) - stories} duplicates; weakest "
-            f"within-story link {weakest:.3f}, strongest cross-story similarity {sim[other].max():.3f}")
+            f"within-story pair {weakest:.3f}, strongest cross-story similarity {sim[other].max():.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from clippings.errors import ConfigError
+from clippings.runtime.manifest import Variant
 
 ENV_PREFIX = "CLIPPINGS_"
 
@@ -97,7 +98,7 @@ class EmbedderSettings(ServiceSettings):
     group_id: str = "clippings-embedder"
     metrics_port: int = Field(9101, ge=0, le=65535)
     # None: the variant the model's manifest serves (the one its decision was tuned on).
-    model_variant: Literal["fp32", "fp16", "int8"] | None = None
+    model_variant: Variant | None = None
     onnx_providers: list[str] | None = None  # None: CUDA when present, else CPU
     onnx_threads: int = Field(0, ge=0)  # ONNX Runtime intra-op threads; 0: one per core
     decode_workers: int = Field(2, ge=1, le=64)  # image fetch/decode/preprocess threads

@@ -35,6 +35,8 @@ class Thresholds(TypedDict):
 # sqrt(1 - w) * txt, so that two complete clippings' cosine is w x their photos' cosine +
 # (1 - w) x their captions'.
 Pooling = Literal["sum", "concat"]
+# The graphs an export may write (Manifest.files keys), any of which a manifest may serve.
+Variant = Literal["fp32", "fp16", "int8"]
 
 
 @with_config(CLOSED)
@@ -84,7 +86,7 @@ class Manifest(BaseModel):
     # The variant served unless the operator names another (`clippings calibrate --variant`, which
     # tunes the decision on that graph's vectors): what the embedder, `clippings eval` and the
     # other tools load by default.
-    variant: str = "fp32"
+    variant: Variant = "fp32"
     inputs: list[TensorSpec]
     outputs: list[str]
     parity: dict[str, Parity] = {}  # variant -> ONNX Runtime against PyTorch at export
