@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--utilisation", type=float, default=0.7,
                    help="planned load per replica: headroom below the point where latency climbs")
     p.add_argument("--results", type=Path, default=RESULTS_DIR)
+    p.add_argument("--embedder", default="embedder.json",
+                   help="bench.embedder's figures in --results, with its pipeline section (default: %(default)s)")
     p.add_argument("--linker", default="linker-flat-blas.json",
                    help="linker figures in --results, measured with the shipped BLAS setting (default: %(default)s)")
     p.add_argument("--growth", default="linker_growth.json",
@@ -137,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     emb = {}
-    for name in ("embedder.json", "embedder-gpu.json"):
+    for name in (args.embedder, "embedder-gpu.json"):
         data = load(args.results / name)
         if data:
             emb |= embedder_rates(data, args.model)
     lnk = load(args.results / args.linker)
     if not emb or lnk is None:
-        print(f"need {args.results}/embedder.json and {args.linker} (run python -m bench.embedder, bench.linker)",
+        print(f"need {args.results}/{args.embedder} and {args.linker} (run python -m bench.embedder, bench.linker)",
               file=sys.stderr)
         return 2
     costs = []

@@ -40,8 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def checkpoints(size: int) -> list[int]:
-    marks = [m for m in (10_000, 100_000, 200_000, 500_000, 1_000_000) if m < size] + [size]
+def checkpoints(size: int, grow_at: int) -> list[int]:
+    """Where single events are timed: fixed sizes, and the policy's size and its multiples by 4,
+    where the IVF index is rebuilt with twice the lists, so that checkpoints fall while an
+    index is being built."""
+    builds = [grow_at * 4**k for k in range(12)] if grow_at > 0 else []
+    marks = [m for m in (10_000, 100_000, 200_000, 500_000, 1_000_000, *builds) if 0 < m < size] + [size]
     return sorted(set(marks))
 
 
@@ -67,11 +71,12 @@ def final_recall(block, added: np.ndarray, queries: np.ndarray, threshold: float
     return {"exact_pairs": wanted, "found_pairs": hit, "link_recall": hit / wanted if wanted else 1.0}
 
 
-def grow(args, corpus: Corpus, state, rule) -> tuple[list[dict], np.ndarray]:
+def grow(args, corpus: Corpus, state, rule, grow_at: int) -> tuple[list[dict], np.ndarray]:
     from clippings.services.linker.decide import decide_batch
+    from clippings.services.linker.growth import approximate_params
 
     rows, added, fed, last = [], [], 0, (0, time.perf_counter())
-    for mark in checkpoints(args.size):
+    for mark in checkpoints(args.size, grow_at):
         while fed < mark:
             chunk = corpus.vectors[fed : min(mark, fed + args.batch)]
             decide_batch(state, make_items(chunk, f"v{fed}-", "bench"), {}, rule, now_ms=0)
@@ -82,7 +87,9 @@ def grow(args, corpus: Corpus, state, rule) -> tuple[list[dict], np.ndarray]:
         singles = corpus.queries(args.single_queries)
         ms = single_events(state, rule, singles, f"s{mark}-") * 1000
         added.append(singles)
+        nlist, nprobe = approximate_params(block.index) or (0, 0)
         rows.append({"vectors": len(block), "approximate": block.approximate, "growing": block.growing,
+                     "nlist": nlist, "nprobe": nprobe,
                      "link_recall_at_switch": block.link_recall, "batch_decisions_per_s": rate,
                      "decide1_p50_ms": pct(ms, 50), "decide1_p99_ms": pct(ms, 99)})
         print(table(rows[-1:], COLUMNS), flush=True)
@@ -91,6 +98,7 @@ def grow(args, corpus: Corpus, state, rule) -> tuple[list[dict], np.ndarray]:
 
 
 COLUMNS = [("vectors", "vectors", "d"), ("approximate", "approx", ""), ("growing", "building", ""),
+           ("nlist", "nlist", "d"), ("nprobe", "nprobe", "d"),
            ("link_recall_at_switch", "recall@switch", ".4f"), ("batch_decisions_per_s", "batch dec/s", ".0f"),
            ("decide1_p50_ms", "1 event p50 ms", ".2f"), ("decide1_p99_ms", "p99 ms", ".2f")]
 
@@ -113,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     state = PartitionState("clippings.embedded", 0, dim, s.index_spec, "bench", growth=policy)
     rule = DecisionRule(args.threshold, "range", s.knn_k, s.neighbours_in_event, "bench", s.neighbours_below)
     corpus = Corpus(args.size, np.random.default_rng(args.seed), dim=dim)
-    rows, added = grow(args, corpus, state, rule)
+    rows, added = grow(args, corpus, state, rule, grow_at)
     recall = final_recall(state.blocks["default"], added, corpus.queries(args.recall_queries), args.threshold)
     print(f"\nfinal index: {len(added)} vectors, link recall {recall['link_recall']:.4f} "
           f"({recall['found_pairs']} of {recall['exact_pairs']} exact pairs)")

@@ -22,7 +22,9 @@ import faiss
 import numpy as np
 
 from clippings.errors import ConfigError
-from clippings.services.linker.growth import GrowthPolicy, Grown, approximate_params, build_ivf
+from clippings.services.linker.growth import (
+    GrowthPolicy, Grown, approximate_params, build_ivf, ivf_vectors, regrowth_due, yield_to_decisions,
+)
 from clippings.services.ops.logfmt import kv
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,12 @@ def to_gpu(index: faiss.Index) -> faiss.Index | None:
     except RuntimeError as exc:  # an index type without a GPU implementation (HNSW, ...)
         log.warning(kv("faiss_index_on_cpu", vectors=index.ntotal, reason=str(exc).splitlines()[0]))
         return None
+
+
+def _build_in_background(vectors: np.ndarray, policy: GrowthPolicy) -> Grown:
+    """The worker thread's job: build_ivf, behind the decisions (growth.yield_to_decisions)."""
+    yield_to_decisions()
+    return build_ivf(vectors, policy)
 
 
 class BlockIndex:
@@ -106,19 +114,24 @@ class BlockIndex:
         return inner if isinstance(inner, faiss.IndexFlat) else None
 
     def _grow(self) -> None:
-        """Start building the approximate index once a flat block reaches the policy's size.
-        The vectors are copied here, in the decision thread: the worker must not read the flat
-        index while later batches add to it."""
+        """Start building the approximate index once a flat block reaches the policy's size, or
+        again once an IVF block has quadrupled since its lists were fitted. The vectors are
+        copied here, in the decision thread: the worker must not read the index while later
+        batches add to it."""
         g = self.growth
         if g is None or g.grow_at <= 0 or self._build is not None or self.on_gpu or len(self.ids) < g.grow_at:
             return
-        flat = self._flat()
-        if flat is None:  # already approximate, or an index_spec other than Flat: nothing to grow
-            return
-        vectors = flat.reconstruct_n(0, len(self.ids))
+        params = approximate_params(self.index) if self.approximate else None
+        if self._flat() is None and (params is None or not regrowth_due(len(self.ids), params[0])):
+            return  # an index_spec other than Flat, or IVF lists that still fit the block
+        vectors = self._vectors(0, len(self.ids))
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-growth")
-        self._build = self._worker.submit(build_ivf, vectors, g)
-        log.info(kv("index_growth_started", vectors=len(vectors)))
+        self._build = self._worker.submit(_build_in_background, vectors, g)
+        log.info(kv("index_growth_started", vectors=len(vectors), regrowth=params is not None))
+
+    def _vectors(self, lo: int, hi: int) -> np.ndarray:
+        flat = self._flat()
+        return flat.reconstruct_n(lo, hi - lo) if flat is not None else ivf_vectors(self.index, lo, hi)
 
     def _swap_if_built(self, wait: bool = False) -> None:
         """Between batches: swap a finished build in, after adding what came since its copy."""
@@ -127,7 +140,7 @@ class BlockIndex:
         future, self._build = self._build, None
         try:
             grown: Grown = future.result()
-        except Exception as exc:  # noqa: BLE001 - a failed build leaves the exact index serving
+        except Exception as exc:  # noqa: BLE001 - a failed build leaves the index serving as it was
             log.error(kv("index_growth_failed", vectors=len(self.ids), detail=str(exc)))
             self.growth = None
             return
@@ -137,7 +150,7 @@ class BlockIndex:
             log.info(kv("index_growth_dropped", vectors=len(self.ids), reason="block moved to the GPU"))
             return
         if len(self.ids) > grown.n:
-            tail = self._flat().reconstruct_n(grown.n, len(self.ids) - grown.n)
+            tail = self._vectors(grown.n, len(self.ids))
             grown.index.add_with_ids(tail, np.arange(grown.n, len(self.ids), dtype=np.int64))
         self.index, self.link_recall, self.approximate = grown.index, grown.link_recall, True
         log.info(kv("index_grown", vectors=len(self.ids), nlist=grown.nlist, nprobe=grown.nprobe,
