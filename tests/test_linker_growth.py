@@ -118,7 +118,7 @@ def test_an_ivf_block_is_rebuilt_with_twice_the_lists_once_it_has_quadrupled():
     block.add(x[:1000], [f"c{i}" for i in range(1000)])
     block.finish_growth()
     assert approximate_params(block.index)[0] == nlist_for(1000)
-    assert np.array_equal(ivf_vectors(block.index, 0, 1000), x[:1000])
+    assert np.array_equal(ivf_vectors(block.index, 1000), x[:1000])
     block.add(x[1000:1900], [f"c{i}" for i in range(1000, 1900)])
     block.finish_growth()
     assert approximate_params(block.index)[0] == nlist_for(1000)  # not yet due
@@ -128,10 +128,27 @@ def test_an_ivf_block_is_rebuilt_with_twice_the_lists_once_it_has_quadrupled():
     nlist, _ = approximate_params(block.index)
     assert nlist == nlist_for(2000) >= 2 * nlist_for(1000)
     assert block.approximate and block.link_recall >= 0.99 and len(block) == block.index.ntotal == 2400
-    assert np.array_equal(ivf_vectors(block.index, 0, 2400), x)
+    assert np.array_equal(ivf_vectors(block.index, 2400), x)
     probe = np.r_[0:40, 1960:2040, 2360:2400]
     for i, hits in zip(probe, block.search(x[probe], "range", CUT, 8)):
         assert hits[0] == (f"c{i}", pytest.approx(1.0, abs=1e-5))
+
+
+def test_a_rebuilds_copy_is_taken_a_few_lists_per_add():
+    """At 1e6 vectors copying every list at once would hold one batch for about a second."""
+    x = clustered(2100, seed=6)
+    block = BlockIndex(DIM, "Flat", growth=GrowthPolicy(grow_at=1000, threshold=CUT, copy_per_add=300))
+    block.add(x[:1000], [f"c{i}" for i in range(1000)])
+    block.finish_growth()
+    block.add(x[1000:2000], [f"c{i}" for i in range(1000, 2000)])  # due: the copy starts
+    adds = 0
+    while not block.growing and adds < 20:  # one vector a batch; the copy goes on with each
+        block.add(x[2000 + adds : 2001 + adds], [f"c{2000 + adds}"])
+        adds += 1
+    assert 4 <= adds <= 8  # 2,000 vectors at about 300 a step
+    block.finish_growth()
+    assert approximate_params(block.index)[0] == nlist_for(2000)
+    assert np.array_equal(ivf_vectors(block.index, len(block)), x[: len(block)])
 
 
 def test_a_grown_block_survives_snapshot_and_restore(tmp_path):

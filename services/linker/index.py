@@ -23,7 +23,7 @@ import numpy as np
 
 from clippings.errors import ConfigError
 from clippings.services.linker.growth import (
-    GrowthPolicy, Grown, approximate_params, build_ivf, ivf_vectors, regrowth_due, yield_to_decisions,
+    GrowthPolicy, Grown, ListCopy, approximate_params, build_ivf, regrowth_due, yield_to_decisions,
 )
 from clippings.services.ops.logfmt import kv
 
@@ -87,6 +87,8 @@ class BlockIndex:
         # Kept, not asked of FAISS: the service reads it for every block after every batch.
         self.approximate = approximate_params(self.index) is not None
         self._build: Future | None = None
+        self._copy: ListCopy | None = None  # a rebuild's copy of the lists, taken over several adds
+        self._added_since: list[np.ndarray] = []  # vectors added after the copy began: the build's tail
         self._worker: ThreadPoolExecutor | None = None
         self.on_gpu = False
         self.use_gpu_from(gpu_min_vectors)
@@ -117,27 +119,34 @@ class BlockIndex:
         """Start building the approximate index once a flat block reaches the policy's size, or
         again once an IVF block has quadrupled since its lists were fitted. The vectors are
         copied here, in the decision thread: the worker must not read the index while later
-        batches add to it."""
+        batches add to it (an IVF block's copy is taken over several adds: ListCopy)."""
         g = self.growth
         if g is None or g.grow_at <= 0 or self._build is not None or self.on_gpu or len(self.ids) < g.grow_at:
+            if self._build is None:  # growth stopped or moved to the GPU meanwhile: no build will follow
+                self._copy, self._added_since = None, []
             return
-        params = approximate_params(self.index) if self.approximate else None
-        if self._flat() is None and (params is None or not regrowth_due(len(self.ids), params[0])):
-            return  # an index_spec other than Flat, or IVF lists that still fit the block
-        vectors = self._vectors(0, len(self.ids))
+        flat = self._flat()
+        if flat is not None:
+            vectors, self._added_since = flat.reconstruct_n(0, len(self.ids)), []
+        else:
+            params = approximate_params(self.index) if self.approximate else None
+            if params is None or not (self._copy or regrowth_due(len(self.ids), params[0])):
+                return  # an index_spec other than Flat, or IVF lists that still fit the block
+            if self._copy is None:
+                self._copy, self._added_since = ListCopy(self.index, len(self.ids)), []
+            if not self._copy.step(self.index, g.copy_per_add):
+                return  # more lists at the next add
+            vectors, self._copy = self._copy.out, None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-growth")
         self._build = self._worker.submit(_build_in_background, vectors, g)
-        log.info(kv("index_growth_started", vectors=len(vectors), regrowth=params is not None))
-
-    def _vectors(self, lo: int, hi: int) -> np.ndarray:
-        flat = self._flat()
-        return flat.reconstruct_n(lo, hi - lo) if flat is not None else ivf_vectors(self.index, lo, hi)
+        log.info(kv("index_growth_started", vectors=len(vectors), regrowth=flat is None))
 
     def _swap_if_built(self, wait: bool = False) -> None:
         """Between batches: swap a finished build in, after adding what came since its copy."""
         if self._build is None or not (wait or self._build.done()):
             return
         future, self._build = self._build, None
+        added, self._added_since = self._added_since, []
         try:
             grown: Grown = future.result()
         except Exception as exc:  # noqa: BLE001 - a failed build leaves the index serving as it was
@@ -150,8 +159,7 @@ class BlockIndex:
             log.info(kv("index_growth_dropped", vectors=len(self.ids), reason="block moved to the GPU"))
             return
         if len(self.ids) > grown.n:
-            tail = self._vectors(grown.n, len(self.ids))
-            grown.index.add_with_ids(tail, np.arange(grown.n, len(self.ids), dtype=np.int64))
+            grown.index.add_with_ids(np.concatenate(added), np.arange(grown.n, len(self.ids), dtype=np.int64))
         self.index, self.link_recall, self.approximate = grown.index, grown.link_recall, True
         log.info(kv("index_grown", vectors=len(self.ids), nlist=grown.nlist, nprobe=grown.nprobe,
                     link_recall=round(grown.link_recall, 4), build_s=round(grown.build_s, 2)))
@@ -162,7 +170,10 @@ class BlockIndex:
         self._grow()
 
     def finish_growth(self) -> None:
-        """Wait for a build in progress and swap it in (benches, tests; the service never waits)."""
+        """Finish a rebuild's copy, wait for a build in progress and swap it in (benches, tests;
+        the service never waits)."""
+        while self._copy is not None:
+            self._grow()
         self._swap_if_built(wait=True)
 
     def __len__(self) -> int:
@@ -174,6 +185,8 @@ class BlockIndex:
         start = len(self.ids)
         self.index.add_with_ids(vectors, np.arange(start, start + len(ids), dtype=np.int64))
         self.ids.extend(ids)
+        if self._copy is not None or self._build is not None:
+            self._added_since.append(np.array(vectors, dtype=np.float32))
         self._place()
         self._grow()
 
