@@ -118,7 +118,7 @@ class ListCopy:
     """A rebuild's copy of an IVF block's first n vectors, taken a few lists per add.
 
     Why: the copy must be taken in the decision thread (a batch's add may move a list while a
-    worker reads it), and at 1e6 vectors of 256 floats the whole copy takes 0.6-1.1 s: one pause
+    worker reads it), and at 1e6 vectors of 256 floats the whole copy took 1.1-1.6 s: one pause
     of every decision. Each add appends to the end of its lists in id order, so a list's
     entries with ids below n are its first ones and stay as they are; copying them a slice of
     lists at a time gives the same array.
