@@ -144,13 +144,6 @@ class ListCopy:
         return self.next_list >= ivf.nlist
 
 
-def ivf_vectors(index: faiss.Index, n: int) -> np.ndarray:
-    """The first n vectors (by FAISS id) of an IVF-Flat index, read from its lists at once."""
-    copy = ListCopy(index, n)
-    copy.step(index, budget=n)
-    return copy.out
-
-
 def regrowth_due(n: int, nlist: int) -> bool:
     """An IVF index fitted for fewer vectors is rebuilt once it would get twice the lists
     (n has quadrupled): its lists grow with the block, and so does the time of a search."""

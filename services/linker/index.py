@@ -130,7 +130,7 @@ class BlockIndex:
             vectors, self._added_since = flat.reconstruct_n(0, len(self.ids)), []
         else:
             params = approximate_params(self.index) if self.approximate else None
-            if params is None or not (self._copy or regrowth_due(len(self.ids), params[0])):
+            if params is None or (self._copy is None and not regrowth_due(len(self.ids), params[0])):
                 return  # an index_spec other than Flat, or IVF lists that still fit the block
             if self._copy is None:
                 self._copy, self._added_since = ListCopy(self.index, len(self.ids)), []
