@@ -5,7 +5,7 @@ one clipping, search and add included) and the batches' decisions per second sin
 checkpoint; at the end, the link recall of the final index against exact search on fresh
 queries (the share of exact neighbour pairs at or above the threshold that the linker found).
 
-    python -m bench.linker_growth              # -> bench/results/linker_growth.json: 1e6 vectors, growing at the default 1e5 (long: see docs/performance.md)
+    python -m bench.linker_growth              # -> bench/results/linker_growth.json: 1e6 vectors, growing at the default CLIPPINGS_INDEX_GROW_AT (2e4) (long: see docs/performance.md)
     python -m bench.linker_growth --quick      # 2e4 vectors, growing at 5e3, seconds
 """
 

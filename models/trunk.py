@@ -45,12 +45,18 @@ def trunk_spec(name: str) -> TrunkSpec:
 def trunk_path(name: str) -> Path:
     """The graph's file in the installed package; a clear error when it is not installed."""
     spec = trunk_spec(name)
-    found = importlib.util.find_spec(spec.package)
+    return package_file(spec.package, spec.file, f"trunk {name!r}")
+
+
+def package_file(package: str, file: str, what: str) -> Path:
+    """`file` inside the installed `package`, found without importing it; a ModelError
+    naming `what` needs it when the package or the file is missing."""
+    found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
-        raise ModelError(f"trunk {name!r} needs the {spec.package} package: {INSTALL_HINT}")
-    path = Path(list(found.submodule_search_locations)[0]) / spec.file
+        raise ModelError(f"{what} needs the {package} package: {INSTALL_HINT}")
+    path = Path(list(found.submodule_search_locations)[0]) / file
     if not path.is_file():
-        raise ModelError(f"trunk {name!r}: {path} is missing from the installed {spec.package}; {INSTALL_HINT}")
+        raise ModelError(f"{what}: {path} is missing from the installed {package}; {INSTALL_HINT}")
     return path
 
 

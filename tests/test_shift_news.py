@@ -20,10 +20,9 @@ from clippings.data.dataset import load_dataset
 from clippings.data.shift import news_words, ocr
 from clippings.data.shift.build import build
 from clippings.data.shift.news import plan
-from clippings.data.shift.news_edit import Printed
-from clippings.data.shift.news_scan import encode_jpeg, scan
-from clippings.data.shift.news_type import FAMILIES, Setting, typeset
+from clippings.data.shift.news_type import FAMILIES
 from clippings.errors import ConfigError
+from caption_scans import PRINTED, cer, scan_caption
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIFT = ROOT / "clippings" / "data" / "shift"
@@ -86,20 +85,11 @@ def test_record_text_is_tesseract_reading_the_saved_caption_scan(news):
 
 
 def test_damage_makes_tesseract_err_where_a_clean_scan_reads_right(tmp_path):
-    printed = Printed(kicker="", credit="(AP Photo/Ngozi Whitlock)", credit_above=False, ops=(),
-                      body="BANGOR, Maine (AP) — Firefighters battle a blaze at the Okafor Feed Mill on Depot "
-                           "Street in Bangor on Tuesday. No injuries were reported.")
-    setting = Setting("TeX Gyre Termes", 32, 18.0, 1.2, False, 1.2, "inline")
-    readings = []
-    for severity, seed in ((0.0, 1), (1.0, 4)):
-        img, effects, scale, quality = scan(typeset(printed, setting), 32, severity, np.random.default_rng(seed))
-        path = tmp_path / f"s{severity}.jpg"
-        path.write_bytes(encode_jpeg(img, quality))
-        readings.append((ocr.read_block(path, scale), effects))
-    (clean, _), (damaged, effects) = readings
-    cer = lambda t: Levenshtein.distance(t, printed.text) / len(printed.text)  # noqa: E731
+    clean_path, clean_scale, _ = scan_caption(tmp_path, 0.0, 1)
+    damaged_path, damaged_scale, effects = scan_caption(tmp_path, 1.0, 4)
+    clean, damaged = ocr.read_block(clean_path, clean_scale), ocr.read_block(damaged_path, damaged_scale)
     assert cer(clean) < 0.03, clean
-    assert len(effects) > 1 and damaged != printed.text and cer(damaged) > cer(clean)
+    assert len(effects) > 1 and damaged != PRINTED.text and cer(damaged) > cer(clean)
     assert cer(damaged) < 0.8, "still a reading of the caption, not noise"
 
 
@@ -156,7 +146,7 @@ def test_hard_negatives_share_sentences_scenes_and_sitters(big_plan):
 
 def test_nothing_comes_from_the_training_generator():
     # jp-firms' names.py reads the generator's grammar to exclude its names; the news path must not.
-    news_path = sorted(SHIFT.glob("news*.py")) + [SHIFT / "ocr.py", SHIFT / "build.py", SHIFT / "cli.py"]
+    news_path = sorted(SHIFT.glob("news*.py")) + [SHIFT / n for n in ("ocr.py", "ppocr.py", "build.py", "cli.py")]
     assert len(news_path) >= 12
     for path in news_path:
         tree = ast.parse(path.read_text(encoding="utf-8"))

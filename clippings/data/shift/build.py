@@ -111,9 +111,11 @@ def _make(args: tuple[Plan, str]) -> tuple[dict, dict]:
 
 
 def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int | None = None,
-          workers: int = 1, overwrite: bool = False, progress: bool = True, instances: int | None = None) -> Path:
+          workers: int = 1, overwrite: bool = False, progress: bool = True, instances: int | None = None,
+          ocr_engine: str | None = None) -> Path:
     """jp-firms: a link set (`queries` per entity, default 2); news: a dedup set (clusters of
-    1..`instances` reprints, default 6; clippings/data/shift/news.py)."""
+    1..`instances` reprints, default 6; clippings/data/shift/news.py), its captions read by
+    `ocr_engine` (tesseract by default, or ppocr)."""
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
     if kind == "news":
@@ -122,9 +124,13 @@ def build(kind: str, out: str | Path, entities: int, seed: int = 0, queries: int
         from clippings.data.shift.news import DEFAULT_INSTANCES, build_news
 
         return build_news(out, entities, seed, DEFAULT_INSTANCES if instances is None else instances,
-                          workers=workers, overwrite=overwrite, progress=progress)
+                          workers=workers, overwrite=overwrite, progress=progress, engine=ocr_engine or "tesseract")
     if instances is not None:
         raise ConfigError("--instances is for news (a dedup set); jp-firms is a link set: use --queries")
+    if ocr_engine not in (None, "tesseract"):
+        # The jp-firms model reads its crops with PP-OCR's recogniser itself: a set whose text is
+        # that engine's reading would test the model against its own eyes.
+        raise ConfigError("--ocr ppocr is for news; jp-firms shift sets are read by tesseract")
     queries = 2 if queries is None else queries
     ocr.tesseract()
     fnt.available_faces()

@@ -3,9 +3,9 @@
 Every part differs from the training generator (clippings/data/synth/): stories and
 captions from this package's grammar (news_text.py, news_topics.py, news_words.py), the
 copy desk's edits (news_edit.py), other typefaces and a column typesetter (news_type.py),
-its own print and scan damage of the caption (news_scan.py), tesseract's reading of the
-caption scan as the record's text (ocr.read_block), and its own photos and photo printing
-(news_photos.py, news_subjects.py, news_print.py).
+its own print and scan damage of the caption (news_scan.py), a real OCR engine's reading of
+the caption scan as the record's text (tesseract, ocr.read_block; or PP-OCR, ppocr.read_block),
+and its own photos and photo printing (news_photos.py, news_subjects.py, news_print.py).
 
 Layout: clusters of 1..M reprints of one story (45% singletons, then sizes falling as
 1/size); whole events (and so whole entities, and every hard negative of an event) in val
@@ -23,7 +23,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from clippings.data.dataset import prepare_output_dir
-from clippings.data.shift import ocr
+from clippings.data.shift import ocr, ppocr
 from clippings.data.shift.jobs import run_jobs, write_set
 from clippings.data.shift.news_edit import Printed, reprint
 from clippings.data.shift.news_photos import PhotoSpec
@@ -42,6 +42,8 @@ SINGLETON_SHARE = 0.45
 NO_CAPTION_SHARE = 0.0
 NO_PHOTO_SHARE = 0.03
 OUTPUTS = ("records.jsonl", "meta.jsonl", "shift.json", "images", "captions", "records.jsonl.tmp")
+# The engines that can read the caption scans; the same seed gives the same scans with either.
+OCR_ENGINES = ("tesseract", "ppocr")
 
 
 @dataclass(frozen=True)
@@ -130,19 +132,28 @@ def _print_photo(p: NewsPlan, out: Path, rng: np.random.Generator) -> tuple[str,
     return rel, dict(info, width=img.width, height=img.height)
 
 
-def _read_caption(p: NewsPlan, out: Path, rng: np.random.Generator) -> tuple[str, dict]:
+def ocr_call(engine: str) -> str:
+    return f"tesseract eng --psm {ocr.BLOCK_PSM}" if engine == "tesseract" else ppocr.ENGINE
+
+
+def read_scan(path: Path, scale: float, engine: str) -> str:
+    """`engine`'s text for the caption scan at `path`, made at `scale` of the typeset size."""
+    return ocr.read_block(path, scale) if engine == "tesseract" else ppocr.read_block(path)
+
+
+def _read_caption(p: NewsPlan, out: Path, rng: np.random.Generator, engine: str) -> tuple[str, dict]:
     img, effects, scale, quality = scan(typeset(p.printed, p.setting), p.setting.size, p.caption_severity, rng)
     rel = f"captions/{p.id}.jpg"
     (out / rel).write_bytes(encode_jpeg(img, quality))
-    text = ocr.read_block(out / rel, scale)
+    text = read_scan(out / rel, scale, engine)
     truth = p.printed.text
     return text, {"caption_scan": rel, "effects": effects, "scan_scale": round(scale, 3), "caption_jpeg": quality,
                   "cer": round(Levenshtein.distance(text, truth) / max(1, len(truth)), 4)}
 
 
-def make(args: tuple[NewsPlan, str]) -> tuple[dict, dict]:
+def make(args: tuple[NewsPlan, str, str]) -> tuple[dict, dict]:
     """Print, scan and read one reprint; -> (record, meta)."""
-    p, out_s = args
+    p, out_s, engine = args
     out = Path(out_s)
     rng = _rng(*p.seed)
     image, text = None, ""
@@ -150,15 +161,15 @@ def make(args: tuple[NewsPlan, str]) -> tuple[dict, dict]:
                   "location_seed": p.story.location, "truth": p.printed.text if p.printed else "",
                   "ops": list(p.printed.ops) if p.printed else [], "font": p.setting.family, "size": p.setting.size,
                   "caption_severity": p.caption_severity, "photo_severity": p.photo_severity,
-                  "ocr": f"tesseract eng --psm {ocr.BLOCK_PSM}"}
+                  "ocr": ocr_call(engine)}
     photo_seed, caption_seed = (int(v) for v in rng.integers(2**63, size=2))
     photo_rng, caption_rng = np.random.default_rng(photo_seed), np.random.default_rng(caption_seed)
     if p.photo is not None:
         image, meta["photo"] = _print_photo(p, out, photo_rng)
     if p.printed is not None:
-        text, caption_meta = _read_caption(p, out, caption_rng)
+        text, caption_meta = _read_caption(p, out, caption_rng, engine)
         meta.update(caption_meta)
-    if not text and image is None:  # tesseract read nothing: the reprint keeps its photo after all
+    if not text and image is None:  # the engine read nothing: the reprint keeps its photo after all
         image, meta["photo"] = _print_photo(replace(p, photo=photo_spec(p.story)), out, photo_rng)
         meta["photo_fallback"] = True
     record = {"id": p.id, "image": image, "text": text, "entity": p.entity, "split": p.split}
@@ -184,7 +195,8 @@ def hard_negative_counts(plans: list[NewsPlan]) -> dict:
             "portraits_of_a_recurring_sitter": sum(n for n in sitters.values() if n > 1)}
 
 
-def _info(plans: list[NewsPlan], results: list[tuple[dict, dict]], entities: int, seed: int, instances: int) -> dict:
+def _info(plans: list[NewsPlan], results: list[tuple[dict, dict]], entities: int, seed: int, instances: int,
+          engine: str) -> dict:
     cers = [m["cer"] for _, m in results if "cer" in m]
     records = [r for r, _ in results]
     return {
@@ -197,21 +209,27 @@ def _info(plans: list[NewsPlan], results: list[tuple[dict, dict]], entities: int
         "events": len({p.story.event for p in plans}), "hard_negatives": hard_negative_counts(plans),
         "caption_chars_mean": round(float(np.mean([len(m["truth"]) for _, m in results if m["truth"]])), 1),
         "ocr_cer": {"mean": round(float(np.mean(cers)), 4), "median": round(float(np.median(cers)), 4)} if cers else {},
-        "fonts": sorted({p.setting.family for p in plans}), "ocr": ocr.version_english(),
-        "ocr_call": f"tesseract eng --psm {ocr.BLOCK_PSM}", "pipeline": "clippings.data.shift (news)",
+        "fonts": sorted({p.setting.family for p in plans}),
+        "ocr": ocr.version_english() if engine == "tesseract" else ppocr.ENGINE,
+        "ocr_call": ocr_call(engine), "pipeline": "clippings.data.shift (news)",
     }
 
 
 def build_news(out: str | Path, entities: int, seed: int = 0, instances: int = DEFAULT_INSTANCES,
-               workers: int = 1, overwrite: bool = False, progress: bool = True) -> Path:
+               workers: int = 1, overwrite: bool = False, progress: bool = True, engine: str = "tesseract") -> Path:
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
-    ocr.tesseract_english()
+    if engine not in OCR_ENGINES:
+        raise ConfigError(f"unknown OCR engine {engine!r} (expected one of {', '.join(OCR_ENGINES)})")
+    if engine == "tesseract":
+        ocr.tesseract_english()
+    else:
+        ppocr.check()
     plans = plan(entities, seed, instances)
     out = prepare_output_dir(Path(out), OUTPUTS, overwrite)
     (out / "captions").mkdir(exist_ok=True)
-    results = run_jobs(make, [(p, str(out)) for p in plans], workers, progress, "shift news", "clipping")
-    return write_set(out, results, _info(plans, results, entities, seed, instances))
+    results = run_jobs(make, [(p, str(out), engine) for p in plans], workers, progress, "shift news", "clipping")
+    return write_set(out, results, _info(plans, results, entities, seed, instances, engine))
 
 
 __all__ = ["DEFAULT_INSTANCES", "NewsPlan", "build_news", "cluster_sizes", "make", "plan"]
