@@ -72,10 +72,13 @@ def test_linker_bench(tmp_path, redis_url):
 
 
 def test_linker_growth_bench(tmp_path):
-    """Grown from empty past the policy's size: the last checkpoint searches the IVF index."""
+    """Grown from empty past the policy's size: once the builds in progress are done (on a busy
+    machine they fall behind the last checkpoint), the block searches an IVF index."""
     data = run_bench("linker_growth", tmp_path / "growth.json")
     last = data["results"][-1]
-    assert last["approximate"] is True and last["vectors"] >= data["config"]["size"]
+    assert last["vectors"] >= data["config"]["size"]
+    after = data["summary"]["after_growth"]
+    assert after["approximate"] is True and after["nlist"] > 0 and 0.0 <= after["link_recall"] <= 1.0
     positive(last, "batch_decisions_per_s", "decide1_p50_ms", "decide1_p99_ms")
     assert data["summary"]["final"]["exact_pairs"] > 0
 
