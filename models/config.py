@@ -12,6 +12,10 @@ from clippings.runtime.preprocess import PreprocessConfig
 class VisionConfig:
     widths: tuple[int, ...] = (24, 48, 96, 192)  # channels per stage; each stage halves H and W
     dropout: float = 0.1
+    # Cells per side of a grid of mean-pooled regions kept beside the global mean and max (0:
+    # none). Global pooling keeps what a photo shows, not where: a sibling story's photo of the
+    # same place shows the same things elsewhere in the frame, a reprint shows them in place.
+    grid: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,12 @@ PRESETS: dict[str, ModelConfig] = {
     "lede-photos": ModelConfig(
         name="lede-photos", text=TextConfig(kind="hybrid", conv_len=96, decay=480.0),
         preprocess=NGRAM_PHOTOS,
+    ),
+    # The same with the photo's 4 x 4 grid of regions beside its global pooling: where things
+    # are in the frame, which tells a reprint from a sibling story's photo of the same place.
+    "lede-grid-photos": ModelConfig(
+        name="lede-grid-photos", vision=VisionConfig(grid=4),
+        text=TextConfig(kind="hybrid", conv_len=96, decay=480.0), preprocess=NGRAM_PHOTOS,
     ),
 }
 

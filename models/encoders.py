@@ -40,13 +40,18 @@ class VisionEncoder(nn.Module):
         self.stages = nn.Sequential(
             *[ResidualStage(a, b, residual=i > 0) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
         )
-        # Mean and max pooling together: max keeps small strokes that a mean washes out.
-        self.proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * widths[-1], embed_dim))
+        # Mean and max pooling together: max keeps small strokes that a mean washes out; with a
+        # grid, the mean of each region too (VisionConfig.grid says why).
+        self.grid = cfg.grid
+        pooled = (2 + cfg.grid * cfg.grid) * widths[-1]
+        self.proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(pooled, embed_dim))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = self.stages(pixels)  # (B, C, h, w)
-        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)  # (B, 2C)
-        return self.proj(pooled)  # (B, D)
+        parts = [x.mean(dim=(2, 3)), x.amax(dim=(2, 3))]  # (B, C) each
+        if self.grid:
+            parts.append(F.adaptive_avg_pool2d(x, self.grid).flatten(1))  # (B, C * grid * grid)
+        return self.proj(torch.cat(parts, dim=1))  # (B, D)
 
 
 class TextEncoder(nn.Module):

@@ -142,15 +142,18 @@ def test_hybrid_text_tower_reads_the_caption_in_order_and_as_a_bag(tmp_path):
 
 
 def test_lede_bag_keeps_a_caption_cut_from_the_end_near_its_full_text(tmp_path):
-    """lede-photos weighs each n-gram's row by exp(-its position in characters / 480): with the
-    shipped news model's table in both (the decay adds no weight), a reprint cut after its lede
-    stays nearer its full caption, and a sibling story that shares only the tail moves away,
-    than under hybrid-photos' bag where every n-gram counts alike. The exported graph computes
-    the same."""
+    """lede-photos (and lede-grid-photos, what news ships) weighs each n-gram's row by exp(-its
+    position in characters / 480): with the shipped news model's table in both (the decay adds
+    no weight), a reprint cut after its lede stays nearer its full caption, and a sibling story
+    that shares only the tail moves away, than under the same bag where every n-gram counts
+    alike (hybrid-photos'). The exported graph computes the same."""
     from clippings.models.reader import load_exported_weights
     from clippings.runtime.onnx_model import resolve_model
 
-    lede, flat = seeded_model("lede-photos"), seeded_model("hybrid-photos")
+    import dataclasses
+
+    lede = seeded_model("lede-grid-photos")  # the shipped news model's preset: its weights load
+    flat = create_model(dataclasses.replace(lede.cfg, text=dataclasses.replace(lede.cfg.text, decay=0.0))).eval()
     for model in (lede, flat):
         load_exported_weights(model, resolve_model("news"))
     pre = lede.cfg.preprocess
@@ -200,3 +203,25 @@ def test_lede_graph_converts_to_fp16(tmp_path):
     _fp16(src, dst)
     _, o_txt = ort.InferenceSession(str(dst)).run(None, {"pixels": pixels.numpy(), "text_ids": two.numpy()})
     assert np.sum(o_txt * txt.numpy(), axis=1).min() > 0.999
+
+
+def test_the_grid_photo_tower_sees_where_things_are_in_the_frame(tmp_path):
+    """lede-grid-photos keeps the mean of each region of a 4 x 4 grid beside the global mean and
+    max of the photo tower's last map: a photo whose quadrants are swapped (the same things
+    elsewhere, as in a sibling story's photo of the same place) moves away from the original,
+    where global pooling alone barely sees the change. The exported graph computes the same."""
+    torch.manual_seed(1)
+    photo = torch.rand(1, 3, 64, 64)
+    swapped = torch.cat([photo[:, :, 32:], photo[:, :, :32]], dim=2)  # top and bottom halves swapped
+    swapped = torch.cat([swapped[:, :, :, 32:], swapped[:, :, :, :32]], dim=3)  # and left and right
+
+    def photo_cos(name: str) -> float:
+        model = seeded_model(name)
+        with torch.no_grad():
+            v = model.encode_image(torch.cat([photo, swapped]))
+        return float(v[0] @ v[1])
+
+    pooled, grid = 1 - photo_cos("lede-photos"), 1 - photo_cos("lede-grid-photos")  # cosine distances
+    assert pooled < 0.01 and grid > 5 * pooled, (pooled, grid)
+    assert_graph_computes_the_same(seeded_model("lede-grid-photos"), ["Flood waters rise.", "short"],
+                                   tmp_path / "grid.onnx")
