@@ -49,7 +49,8 @@ def test_the_same_scans_read_by_the_other_engine(both):
     cers = [Levenshtein.distance(p_text[i], meta[i]["truth"]) / len(meta[i]["truth"]) for i in captioned]
     assert np.median(cers) < 0.15, "PP-OCR should read most captions well"
     info = json.loads((pp / "shift.json").read_text(encoding="utf-8"))
-    assert info["ocr"] == ppocr.ENGINE and meta[captioned[0]]["ocr"] == ppocr.ENGINE
+    assert info["ocr"] == ppocr.version() and meta[captioned[0]]["ocr"] == ppocr.ENGINE
+    assert info["ocr_call"] == ppocr.ENGINE
     assert json.loads((tess / "shift.json").read_text(encoding="utf-8"))["ocr"].startswith("tesseract")
 
 

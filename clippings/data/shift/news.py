@@ -210,7 +210,7 @@ def _info(plans: list[NewsPlan], results: list[tuple[dict, dict]], entities: int
         "caption_chars_mean": round(float(np.mean([len(m["truth"]) for _, m in results if m["truth"]])), 1),
         "ocr_cer": {"mean": round(float(np.mean(cers)), 4), "median": round(float(np.median(cers)), 4)} if cers else {},
         "fonts": sorted({p.setting.family for p in plans}),
-        "ocr": ocr.version_english() if engine == "tesseract" else ppocr.ENGINE,
+        "ocr": ocr.version_english() if engine == "tesseract" else ppocr.version(),
         "ocr_call": ocr_call(engine), "pipeline": "clippings.data.shift (news)",
     }
 

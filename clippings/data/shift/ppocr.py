@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from clippings.models.trunk import TrunkRunner, package_file, trunk_path
 
 TRUNK = "ppocrv6-small"  # the recogniser, as the jp-firms reader's trunk finds it
 DETECTOR_FILE = "models/PP-OCRv6_det_small.onnx"
-ENGINE = "PP-OCRv6 small det + rec (rapidocr 3.10.0 wheel, ONNX Runtime)"
+ENGINE = "PP-OCRv6 small det + rec (rapidocr wheel, ONNX Runtime)"  # the call, as tesseract's command line
 
 # DB post-processing as PaddleOCR sets it for its detector: pixel threshold, region score, unclip.
 PIXEL_THRESHOLD = 0.3
@@ -68,6 +69,7 @@ class CaptionReader:
         opts.intra_op_num_threads = threads
         path = package_file("rapidocr", DETECTOR_FILE, "the PP-OCR text detector")
         self.detector = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.detector_input = self.detector.get_inputs()[0].name
         self.recogniser = TrunkRunner(TRUNK, threads=threads)
 
     def boxes(self, img: Image.Image) -> list[Box]:
@@ -76,8 +78,7 @@ class CaptionReader:
         r = min(1.0, LIMIT_SIDE / max(w, h))
         W, H = max(32, round(w * r / 32) * 32), max(32, round(h * r / 32) * 32)
         x = (np.asarray(img.resize((W, H), Image.Resampling.BILINEAR), np.float32) / 255 - DET_MEAN) / DET_STD
-        name = self.detector.get_inputs()[0].name
-        prob = self.detector.run(None, {name: x.transpose(2, 0, 1)[None]})[0][0, 0]
+        prob = self.detector.run(None, {self.detector_input: x.transpose(2, 0, 1)[None]})[0][0, 0]
         return regions(prob, w / W, h / H, w, h)
 
     def read(self, path: Path) -> str:
@@ -129,6 +130,11 @@ def _reader() -> CaptionReader:
 def read_block(path: Path) -> str:
     """PP-OCR's text for the caption scan at `path`; only whitespace is normalised."""
     return _reader().read(path)
+
+
+def version() -> str:
+    """The engine and the installed wheel's version, as shift.json records tesseract's."""
+    return f"PP-OCRv6 small det + rec (rapidocr {package_version('rapidocr')}, ONNX Runtime)"
 
 
 def check() -> None:
