@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     m = export_model(args.checkpoint, args.out, args.data, name=args.name, variants=variants,
                      link_threshold=args.link_threshold, dedup_threshold=args.dedup_threshold)
     for variant, p in m.parity.items():
-        print(f"{variant}: max_abs_diff={p['max_abs_diff']:.2e} min_cosine={p['min_cosine']:.6f}")
+        print(f"{variant}: max_abs_diff={p['max_abs_diff']:.2e} min_cosine={p['min_cosine']:.6f} "
+              f"pair_drift image={p['image_pair_drift']:.4f} text={p['text_pair_drift']:.4f}")
     print(f"exported {m.name} version {m.version} to {args.out} (thresholds: {m.thresholds})")
     return 0
 

@@ -62,9 +62,11 @@ def tower_set(emb: OnnxEmbedder, records: Sequence[Record], pooling: str | None 
                     [r.text or "" for r in records], pooling or emb.manifest.pooling)
 
 
-def graph_version(model_dir: Path, manifest: Manifest) -> str:
-    """The version `clippings export` gave the graph: the hash of its fp32 file."""
-    return hashlib.sha256((model_dir / manifest.files["fp32"]).read_bytes()).hexdigest()[:12]
+def graph_version(model_dir: Path, manifest: Manifest, variant: str = "fp32") -> str:
+    """The hash of the graph a decision serves: its fp32 file (the version `clippings export`
+    gave it) or the variant's own file. An int8 graph quantised anew from the same fp32 graph
+    serves other vectors, so it must not keep the version of the old one."""
+    return hashlib.sha256((model_dir / manifest.files[variant]).read_bytes()).hexdigest()[:12]
 
 
 def calibrated_version(base: str, image_weight: float, link: float, dedup: float,
@@ -137,7 +139,7 @@ def recalibrate(
         # From the graph's own hash, not the manifest's version: the same decision on the same
         # graph is the same version, however often it was calibrated. The curve is not part of
         # it: it changes what link events say, not which vectors are served nor how they link.
-        "version": calibrated_version(graph_version(emb.model_dir, base), tuned["image_weight"], link, dedup,
+        "version": calibrated_version(graph_version(emb.model_dir, base, emb.variant), tuned["image_weight"], link, dedup,
                                       evidence, thresholds, pooled_as, emb.variant),
         "calibrated_on": [str(d) for d in data_dirs],
         "calibrated_set_size": size,

@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from clippings.data.dataset import load_dataset
 from clippings.data.synth.generate import generate
 from clippings.evaluation.linking import labels_of, single_linkage
-from clippings.evaluation.scoring import TowerSet, middle_of_best_run, tune_partial_cuts
+from clippings.evaluation.scoring import TowerSet, highest_within_one_se, middle_of_best_run, tune_partial_cuts
 from clippings.runtime.modality import COMPLETE, IMAGE_ONLY, NEVER, TEXT_ONLY, pair_cut, pattern, pattern_codes
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.preprocess import load_image
@@ -128,3 +128,16 @@ def test_of_equal_cuts_the_middle_of_the_longest_run_is_chosen():
     scores = np.array([0.9, 0.9, 0.5, 0.9, 0.9, 0.9, 0.9, 0.2, 0.9, 0.1])
     assert middle_of_best_run(grid, scores) == 0.55  # run 0.53-0.56, not the median of all tied cuts
     assert middle_of_best_run(grid, np.arange(10.0)) == 0.59  # one best cut
+
+
+def test_a_partial_cut_is_the_highest_the_calibration_cannot_tell_from_the_best():
+    """One standard error rule: from the best cut up, the highest whose score is within one
+    standard error of the best's; below the best (where a caption alone bridges two stories)
+    never; with no standard error (one calibration set), the middle of the best run as before."""
+    grid = np.round(np.arange(0.50, 0.70, 0.01), 2)
+    scores = np.array([0.60, 0.70, 0.78, 0.82, 0.83, 0.835, 0.833, 0.83, 0.826, 0.824, 0.81, 0.80, 0.79, 0.78, 0.77,
+                       0.76, 0.75, 0.74, 0.73, 0.72])
+    assert highest_within_one_se(grid, scores, np.full(len(grid), 0.012)) == 0.59  # 0.824 >= 0.835 - 0.012
+    assert highest_within_one_se(grid, scores, np.full(len(grid), 0.003)) == 0.56  # 0.830 < 0.835 - 0.003
+    assert highest_within_one_se(grid, scores, np.zeros(len(grid))) == middle_of_best_run(grid, scores) == 0.55
+

@@ -97,6 +97,45 @@ def test_int8_variant_quantises_every_convolution_but_the_first_image_one(tiny):
     assert Manifest.load(tiny / "model").parity["int8"]["min_cosine"] > 0.97
 
 
+def test_int8_stores_an_ngram_bag_table_in_float16(tmp_path):
+    """`quantize_int8` on a graph with an n-gram bag (the news preset, the shipped weights):
+    the bag's table is read as float16 rows cast to float32, the character table through int8,
+    and the similarity of no two of the sample feed's captions moves by more than 0.005 from
+    the fp32 graph's (one int8 scale for the bag's table moved them by 0.011)."""
+    import onnx
+    from onnx import TensorProto
+
+    from clippings.export.convert import _torch_export, pair_drift
+    from clippings.export.int8 import bag_tables, quantize_int8
+    from clippings.models.config import preset
+    from clippings.models.reader import load_exported_weights
+    from clippings.runtime.onnx_model import resolve_model
+    from clippings.runtime.preprocess import tokenize_texts
+    from clippings.services.local.cli import SAMPLE_FEED
+    import onnxruntime as ort
+
+    cfg = preset("lede-grid-photos")
+    torch.manual_seed(0)
+    model = create_model(cfg).eval()
+    load_exported_weights(model, resolve_model("news"))
+    _torch_export(model, cfg, tmp_path / "model.onnx")
+    texts = [r.text for r in load_dataset(SAMPLE_FEED).records if r.text]
+    ids = tokenize_texts(texts, cfg.preprocess)[0]
+    pixels = np.zeros((len(texts), 3, 64, 64), np.float32)
+    quantize_int8(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", pixels[::2], ids[::2])
+    graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
+    bag = bag_tables(onnx.load(str(tmp_path / "model.onnx")))
+    gathers = {n.name: n for n in graph.node if n.op_type == "Gather"}
+    dtypes = {t.name: t.data_type for t in graph.initializer}
+    assert len(bag) == 1 and dtypes.get(gathers[bag[0]].input[0]) == TensorProto.FLOAT16
+    assert any(n.op_type == "Cast" and n.input[0] == gathers[bag[0]].output[0] for n in graph.node)
+    text = {}
+    for name in ("model.onnx", "model.int8.onnx"):
+        session = ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"])
+        text[name] = session.run(["text_embedding"], {"pixels": pixels, "text_ids": ids})[0]
+    assert pair_drift(text["model.int8.onnx"], text["model.onnx"]) <= 0.005
+
+
 def test_export_gate_refuses_a_graph_that_is_not_the_model(tiny):
     """The parity gate passes the exported graphs against their checkpoint, and refuses them
     against another model of the same architecture, and against the same model nudged (its
@@ -120,6 +159,37 @@ def test_export_gate_refuses_a_graph_that_is_not_the_model(tiny):
                 w += 0.1 * w.std() * torch.randn(w.shape, generator=noise)
     with pytest.raises(ExportError, match="fp32: ONNX Runtime and PyTorch disagree"):
         check_parity(nudged, tiny / "model", ["fp32"], images, texts)
+
+
+def test_export_records_how_far_each_variant_moves_the_similarity_of_two_texts(tiny, caplog):
+    """Each text vector near PyTorch's is not enough: the similarity of two texts is what a
+    decision sees. The export records how far each graph moves it (per tower) and warns past a
+    variant's tolerance: against a text tower nudged by 2% of its weights' spread the fp16 graph
+    passes its min cosine gate (0.995) but not this one."""
+    from clippings.export.convert import TEXT_PAIR_TOLERANCE, TOLERANCE, check_parity
+
+    model, _, _ = load_checkpoint(tiny / "run" / "best.pt")
+    records = load_dataset(tiny / "val").records[:32]
+    images, texts = [load_image(r.image) for r in records], [r.text for r in records]
+    parity = Manifest.load(tiny / "model").parity
+    assert parity["fp32"]["text_pair_drift"] <= TEXT_PAIR_TOLERANCE["fp32"]
+    assert parity["fp32"]["image_pair_drift"] <= TEXT_PAIR_TOLERANCE["fp32"]
+    assert parity["int8"]["image_pair_drift"] > parity["fp16"]["image_pair_drift"] > 0.0
+    nudged = copy.deepcopy(model)
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, w in nudged.named_parameters():
+            if name.startswith("text.") and w.numel() > 1:
+                w += 0.02 * w.std() * torch.randn(w.shape, generator=noise)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="clippings.export.convert"):
+        moved = check_parity(nudged, tiny / "model", ["fp16"], images, texts)["fp16"]
+    assert moved["min_cosine"] > TOLERANCE["fp16"] and moved["text_pair_drift"] > TEXT_PAIR_TOLERANCE["fp16"], moved
+    assert "fp16: ONNX Runtime moves the similarity of two texts by up to" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="clippings.export.convert"):
+        check_parity(model, tiny / "model", ["fp16"], images, texts)
+    assert "moves the similarity" not in caplog.text
 
 
 def test_export_writes_the_calibration_of_its_own_graph(tiny):

@@ -125,8 +125,8 @@ def test_calibrate_writes_a_model_the_services_load(feeds, tmp_path):
     assert m.thresholds == {"link": tuned["link"], "dedup": tuned["dedup"], "text_only": partial["text_only"],
                             "image_only": partial["image_only"]}
     assert m.calibrated_on == [str(d) for d in feeds]
-    # From the graph's hash, the version `clippings export` gave it, not from the manifest's.
-    graph = hashlib.sha256((base.model_dir / "model.onnx").read_bytes()).hexdigest()[:12]
+    # From the served graph's hash (for fp32 the version `clippings export` gave it), not from the manifest's.
+    graph = hashlib.sha256((base.model_dir / base.manifest.files[base.variant]).read_bytes()).hexdigest()[:12]
     assert m.pooling == base.manifest.pooling  # kept unless --pooling says otherwise
     assert m.version == calibrated_version(graph, m.image_weight, tuned["link"], tuned["dedup"],
                                            thresholds=m.thresholds, pooling=m.pooling, variant=m.variant)
@@ -223,7 +223,7 @@ def test_calibrate_serves_the_variant_it_tuned_on(feeds, tmp_path):
     assert served.variant == other
     for got, want in zip(served.embed_towers(images, texts), graph.embed_towers(images, texts)):
         assert np.array_equal(got, want)
-    graph_hash = hashlib.sha256((graph.model_dir / "model.onnx").read_bytes()).hexdigest()[:12]
+    graph_hash = hashlib.sha256((graph.model_dir / graph.manifest.files[other]).read_bytes()).hexdigest()[:12]
     key = (graph_hash, m.image_weight, m.thresholds["link"], m.thresholds["dedup"])
     assert m.version == calibrated_version(*key, thresholds=m.thresholds, pooling=m.pooling, variant=other)
     assert m.version != calibrated_version(*key, thresholds=m.thresholds, pooling=m.pooling,
@@ -234,3 +234,25 @@ def test_calibrate_serves_the_variant_it_tuned_on(feeds, tmp_path):
     assert json.loads(proc.stdout)["model"]["variant"] == other
     with pytest.raises(ConfigError, match="keep-decision"):
         recalibrate("news", [feeds[0]], tmp_path / "x", variant=other, keep_decision=True)
+
+
+def test_an_int8_graph_quantised_anew_is_served_under_a_version_of_its_own(feeds, tmp_path):
+    """The same fp32 graph and the same decision, but another int8 file (here the same graph
+    saved with another doc string; in 2026-12 the news int8 graph quantised anew with its bag
+    table in float16): a linker must not mix the two graphs' vectors under one version."""
+    import shutil
+
+    import onnx
+
+    base = OnnxEmbedder("news").model_dir
+    served = Manifest.load(base)
+    assert served.variant == "int8"
+    again = tmp_path / "requantised"
+    shutil.copytree(base, again)
+    graph = onnx.load(str(again / served.files["int8"]))
+    graph.doc_string = "quantised anew"
+    onnx.save(graph, str(again / served.files["int8"]))
+    first, _ = recalibrate(base, [feeds[0]], tmp_path / "a", variant="int8")
+    second, _ = recalibrate(again, [feeds[0]], tmp_path / "b", variant="int8")
+    assert (first.image_weight, first.thresholds) == (second.image_weight, second.thresholds)
+    assert first.version != second.version

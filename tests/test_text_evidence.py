@@ -114,7 +114,7 @@ def test_calibrate_text_evidence_writes_what_tuning_chose(news_sets, tmp_path):
     evidence = {"weight": tuned["text_weight"], "dim": 256} if tuned["text_weight"] else None
     assert m.text_evidence == evidence
     assert (m.image_weight, m.thresholds["dedup"]) == (tuned["image_weight"], tuned["dedup"])
-    assert m.version == calibrated_version(graph_version(base.model_dir, base.manifest), m.image_weight,
+    assert m.version == calibrated_version(graph_version(base.model_dir, base.manifest, m.variant), m.image_weight,
                                            m.thresholds["link"], m.thresholds["dedup"], evidence, m.thresholds,
                                            m.pooling, m.variant)
 

@@ -68,6 +68,10 @@ class Parity(TypedDict):
     max_abs_diff: float
     min_cosine: float
     mean_cosine: float
+    # The most the cosine of two clippings' vectors of one tower moved (export/convert.py);
+    # absent from manifests exported before 2026-12-01.
+    image_pair_drift: NotRequired[float]
+    text_pair_drift: NotRequired[float]
 
 
 class Manifest(BaseModel):
