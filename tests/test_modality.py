@@ -140,4 +140,3 @@ def test_a_partial_cut_is_the_highest_the_calibration_cannot_tell_from_the_best(
     assert highest_within_one_se(grid, scores, np.full(len(grid), 0.012)) == 0.59  # 0.824 >= 0.835 - 0.012
     assert highest_within_one_se(grid, scores, np.full(len(grid), 0.003)) == 0.56  # 0.830 < 0.835 - 0.003
     assert highest_within_one_se(grid, scores, np.zeros(len(grid))) == middle_of_best_run(grid, scores) == 0.55
-

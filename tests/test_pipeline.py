@@ -106,7 +106,7 @@ def test_int8_stores_an_ngram_bag_table_in_float16(tmp_path):
     from onnx import TensorProto
 
     from clippings.export.convert import _torch_export, pair_drift
-    from clippings.export.int8 import bag_tables, quantize_int8
+    from clippings.export.int8 import bag_tables, embedding_tables, quantize_int8
     from clippings.models.config import preset
     from clippings.models.reader import load_exported_weights
     from clippings.runtime.onnx_model import resolve_model
@@ -129,6 +129,10 @@ def test_int8_stores_an_ngram_bag_table_in_float16(tmp_path):
     dtypes = {t.name: t.data_type for t in graph.initializer}
     assert len(bag) == 1 and dtypes.get(gathers[bag[0]].input[0]) == TensorProto.FLOAT16
     assert any(n.op_type == "Cast" and n.input[0] == gathers[bag[0]].output[0] for n in graph.node)
+    made_by = {out: node for node in graph.node for out in node.output}
+    tables = embedding_tables(onnx.load(str(tmp_path / "model.onnx")))
+    chars = [gathers[name] for name in tables if name not in bag]
+    assert len(chars) == 1 and made_by[chars[0].input[0]].op_type == "DequantizeLinear"
     text = {}
     for name in ("model.onnx", "model.int8.onnx"):
         session = ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"])
