@@ -198,16 +198,17 @@ def test_golden_vectors_of_real_clippings_through_the_serving_path(name):
     The stored vectors are the fp32 graph's: ONNX Runtime's int8 kernels differ by instruction
     set (the news int8 graph's vectors of these clippings, stored on an AVX2 machine, read up to
     0.0015 apart on an AVX-512 VNNI one), where fp32 differs by float rounding only (jp-firms'
-    fp32 vectors, stored on another machine, read within 3e-7 on the AVX-512 one); so the served int8
-    graph is held to the parity bar against them, and which int8 graph it is, the version says
-    (it hashes the served file)."""
+    fp32 vectors, stored on another machine, read within 3e-7 on the AVX-512 one); so a served
+    int8 graph is held to cosine > 0.999 against them (news int8 reads at least 0.99993 with
+    either machine's kernels), and which int8 graph it is, the version says (it hashes the
+    served file)."""
     ref = np.load(GOLDEN / f"serving-{name}.npz")
     manifest = Manifest.load(SHIPPED_MODELS_DIR / name)
     assert str(ref["model_version"]) == manifest.version, "regenerate the golden"
     ids, vectors = served_vectors(name, "fp32")
     assert ids == list(ref["ids"])
     assert np.allclose(vectors, ref["vectors"], atol=1e-4), np.abs(vectors - ref["vectors"]).max()
-    _, served = served_vectors(name)
+    served = vectors if manifest.variant == "fp32" else served_vectors(name)[1]
     unit = ref["vectors"] / np.linalg.norm(ref["vectors"], axis=1, keepdims=True)
     cosines = np.sum(served * unit, axis=1) / np.linalg.norm(served, axis=1)
     assert cosines.min() > 0.999, (manifest.variant, cosines.min())
