@@ -52,6 +52,10 @@ def test_default_scores_the_decision_the_services_make(news_dedup, tmp_path):
                               pattern_codes(ip, tp), th.get("text_only"), th.get("image_only"))
     assert served["ari"] == pytest.approx(adjusted_rand_score(labels_of([r.entity for r in test]), clusters))
     assert result["metrics"]["embedding_only"]["ari"] == served["ari"]  # the decision is the cosine alone
+    # Its errors are those clusters': pairs of one story left apart, counted one by one.
+    truth = labels_of([r.entity for r in test])
+    apart = sum(clusters[i] != clusters[j] for i in range(len(test)) for j in range(i) if truth[i] == truth[j])
+    assert result["errors"]["missed_pairs"] == apart
     # The shipped cut is tuned for sets of about 700 clippings; this one is far smaller, and eval says so.
     assert served["calibrated_set_size"] == emb.manifest.calibrated_set_size == 700
     assert f"tuned for sets of 700 (clippings calibrate --set-size {len(test)}" in proc.stderr

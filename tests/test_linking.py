@@ -8,7 +8,7 @@ from clippings.data.dataset import Dataset, Record
 from clippings.runtime.onnx_model import OnnxEmbedder, l2_normalize, pool
 from clippings.evaluation.evaluate import dedup_report, evaluate_dedup, evaluate_link
 from clippings.evaluation.linking import (
-    cluster_dense, grid_search, single_linkage, top1, tune_dedup_threshold, tune_link_threshold,
+    cluster_dense, grid_search, link_errors, single_linkage, top1, tune_dedup_threshold, tune_link_threshold,
 )
 
 
@@ -207,3 +207,20 @@ def test_a_served_cut_sits_on_a_plateau_not_beside_a_cliff():
     at_peak = np.mean([tune_dedup_threshold(vectors, entities, grid=np.array([t]))[1]
                        for t in grid if abs(t - peak) <= 0.04 + 1e-9])
     assert plateau > at_peak
+
+
+def test_link_errors_tell_wrong_links_from_missed_pairs():
+    # a1 and a2 (one entity) lie apart; b and c (two entities) link; d is alone.
+    a1, a2, b, c, d = unit([1, 0, 0, 0], [0.5, 0.866, 0, 0], [0, 0, 1, 0], [0, 0, 0.95, 0.312], [0, 0, 0, 1])
+    entities = ["a", "a", "b", "c", "d"]
+    errors = link_errors(np.stack([a1, a2, b, c, d]), entities, threshold=0.9)
+    assert (errors["wrong_links"], errors["missed_pairs"], errors["entity_pairs"]) == (1, 1, 1)
+    from sklearn.metrics import adjusted_rand_score
+
+    truth = [0, 0, 1, 2, 3]
+    assert errors["ari_without_wrong_links"] == pytest.approx(adjusted_rand_score(truth, [0, 1, 2, 3, 4]))
+    assert errors["ari_without_missed_pairs"] == pytest.approx(adjusted_rand_score(truth, [0, 0, 1, 1, 2]))
+    # A clipping of no entity is its own singleton: never a missed pair, and a link to it is wrong.
+    errors = link_errors(np.stack([a1, a1, b, c]), ["a", "a", None, "c"], threshold=0.9)
+    assert (errors["wrong_links"], errors["missed_pairs"], errors["entity_pairs"]) == (1, 0, 1)
+    assert errors["ari_without_missed_pairs"] == pytest.approx(adjusted_rand_score([0, 0, 1, 2], [0, 0, 1, 1]))

@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     partial = result["missing_modality"]
     print(f"  missing one modality (n={partial['n']}, at {partial['threshold']:.3f}): linked to their own entity: "
           f"text only {partial['text_only']['links']:.3f}, image only {partial['image_only']['links']:.3f}")
+    errors = result.get("errors")
+    if errors:
+        print(f"  at the manifest's cut: {errors['wrong_links']} links between two entities (ARI "
+              f"{errors['ari_without_wrong_links']:.3f} without them), {errors['missed_pairs']} of "
+              f"{errors['entity_pairs']} pairs of one entity apart (ARI {errors['ari_without_missed_pairs']:.3f} joined)")
     prob = result.get("match_probability")
     if prob and prob["pairs"]:
         print(f"  match probability on {prob['pairs']} candidate pairs ({prob['matching']:.3f} matching): "

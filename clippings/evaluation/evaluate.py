@@ -20,7 +20,7 @@ from clippings.runtime.onnx_model import OnnxEmbedder, pool, served_vectors
 from clippings.errors import DatasetError
 from clippings.evaluation.plots import plot_dedup_scores, plot_link_scores
 from clippings.evaluation.linking import (
-    cluster_dense, grid_search, labels_of, single_linkage, tune_dedup_threshold, tune_dense_threshold,
+    cluster_dense, grid_search, labels_of, link_errors, single_linkage, tune_dedup_threshold, tune_dense_threshold,
 )
 from clippings.evaluation.partial import missing_modality
 from clippings.evaluation.probability import candidate_pairs, curve_scores
@@ -117,6 +117,7 @@ def evaluate_dedup(emb: OnnxEmbedder, ds: Dataset, served: bool = False, plot_to
         result["metrics"]["clippings"] = {"ari": float(ari), "threshold": th["dedup"], "image_weight": w,
                                           "thresholds": "manifest"}
         result["metrics"]["clippings"] |= {k: th[k] for k in ("text_only", "image_only") if k in th}
+        result["errors"] = link_errors(t_served, t_ent, th["dedup"], t_codes, th.get("text_only"), th.get("image_only"))
         size = emb.manifest.calibrated_set_size
         if size:
             result["metrics"]["clippings"]["calibrated_set_size"] = size
