@@ -75,9 +75,10 @@ def link_errors(vectors: np.ndarray, entities: Sequence[str | None], threshold: 
         counts = np.unique(np.stack(labels), axis=1, return_counts=True)[1]
         return int((counts * (counts - 1) // 2).sum())
 
+    entity_pairs = pairs(truth)
     return {"wrong_links": int(((rows < cols) & ~same).sum()),
-            "missed_pairs": pairs(truth) - pairs(truth, clusters),
-            "entity_pairs": pairs(truth),
+            "missed_pairs": entity_pairs - pairs(truth, clusters),
+            "entity_pairs": entity_pairs,
             "ari_without_wrong_links": float(adjusted_rand_score(truth, _components(n, rows[same], cols[same]))),
             "ari_without_missed_pairs": float(adjusted_rand_score(truth, joined))}
 
