@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from clippings.errors import ModelError
 from clippings.runtime.preprocess import PreprocessConfig
@@ -114,6 +114,15 @@ PRESETS: dict[str, ModelConfig] = {
     "lede-grid-photos": ModelConfig(
         name="lede-grid-photos", vision=VisionConfig(grid=4),
         text=TextConfig(kind="hybrid", conv_len=96, decay=480.0), preprocess=NGRAM_PHOTOS,
+    ),
+    # The same reading its photo in grey: what news ships since 2026-12-01 (night). A paper
+    # prints one photo in colour and another in grey, and an archive scans either way; the
+    # generator prints every photo on yellowed paper, so a colour tower learned a tint that no
+    # reprint shares (docs/model.md, "The photo in grey").
+    "lede-grid-grey": ModelConfig(
+        name="lede-grid-grey", vision=VisionConfig(grid=4),
+        text=TextConfig(kind="hybrid", conv_len=96, decay=480.0),
+        preprocess=replace(NGRAM_PHOTOS, channels=1),
     ),
 }
 

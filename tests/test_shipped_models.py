@@ -24,7 +24,7 @@ from clippings.services.schemas import RawClipping
 # n-gram table (36,864 x 128) 19 MB of the fp32 graph, 9 MB of the fp16 and of the int8 one.
 MAX_BYTES = {"news": 56 * 1024 * 1024, "jp-firms": 40 * 1024 * 1024}
 GOLDEN = Path(__file__).parent / "golden"
-TRAINED_WITH = {"news": "lede-grid-photos", "jp-firms": "reader-crops"}  # the presets of scripts/make-model.sh
+TRAINED_WITH = {"news": "lede-grid-grey", "jp-firms": "reader-crops"}  # the presets of scripts/make-model.sh
 
 
 def real_clippings(name: str) -> list[Record]:

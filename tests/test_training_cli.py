@@ -79,7 +79,7 @@ def test_corrupt_image_is_reported_with_file_and_line(sets, tmp_path):
 
 
 def test_preset_follows_the_data(sets):
-    assert infer_preset(load_dataset(sets / "news-train").records) == "lede-grid-photos"
+    assert infer_preset(load_dataset(sets / "news-train").records) == "lede-grid-grey"
     assert infer_preset(load_dataset(sets / "jp-train").records) == "small-crops"
 
 
@@ -104,7 +104,7 @@ def test_training_without_val_warns_and_draws_curves(run_without_val):
     from clippings.models.factory import load_checkpoint
 
     _, cfg, _ = load_checkpoint(run / "best.pt")
-    assert cfg.name == "lede-grid-photos"  # chosen from the photos in the data, no --preset given
+    assert cfg.name == "lede-grid-grey"  # chosen from the photos in the data, no --preset given
     with Image.open(run / "training-curves.png") as im:
         assert im.size[0] >= 400 and im.size[1] >= 200
 
@@ -148,3 +148,14 @@ def test_a_reprint_moves_and_recolours_the_photo_but_keeps_its_size():
     grey = (y[:, 0] - y[:, 1]).abs().amax(dim=(1, 2)) < 1e-6
     assert 0 < int(grey.sum()) < len(y)  # some printed in grey, not all
     assert torch.equal(reprint(torch.zeros(2, 3, 32, 32)), torch.zeros(2, 3, 32, 32))  # nothing from nothing
+
+
+def test_a_reprint_of_a_grey_photo_stays_one_grey_channel():
+    """lede-grid-grey reads photos as one channel: the plates' balance must not make it three."""
+    import torch
+
+    from clippings.training.augment import augment
+
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 32, 32)
+    assert augment(x, photos=True).shape == x.shape

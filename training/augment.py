@@ -28,7 +28,7 @@ def reprint(pixels: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W), normalised
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     x = F.grid_sample(pixels, F.affine_grid(theta, list(pixels.shape), align_corners=False),
                       padding_mode="border", align_corners=False)
-    x = x * torch.empty(b, 3, 1, 1, device=dev).uniform_(0.85, 1.15)  # plates out of balance
+    x = x * torch.empty(b, x.shape[1], 1, 1, device=dev).uniform_(0.85, 1.15)  # plates out of balance
     grey = (torch.rand(b, 1, 1, 1, device=dev) < 0.4).to(x.dtype)
     x = grey * x.mean(dim=1, keepdim=True).expand_as(x) + (1 - grey) * x
     if torch.rand(()) < 0.3:  # a low-resolution scan, brought back to the model's size

@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", type=Path, help="validation dataset folder (link or dedup); chooses the best checkpoint")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints")
     p.add_argument("--preset", help="model preset: reader-crops (a pretrained line reader; what jp-firms ships), "
-                   "small-crops, small-photos, long-photos, bag-photos, hybrid-photos, lede-photos or lede-grid-photos (what "
-                   "news ships) (default: the one an exported --init model was trained with, else chosen from the images "
-                   "in --data: small-crops for text crops, lede-grid-photos for photos)")
+                   "small-crops, small-photos, long-photos, bag-photos, hybrid-photos, lede-photos, lede-grid-photos or "
+                   "lede-grid-grey (what news ships) (default: the one an exported --init model was trained with, else "
+                   "chosen from the images in --data: small-crops for text crops, lede-grid-grey for photos)")
     p.add_argument("--hf-clip", type=Path, metavar="DIR",
                    help="start from a local Hugging Face CLIPModel folder instead of a small preset")
     p.add_argument("--mode", choices=["supervised", "self-supervised"], default="supervised",
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     model_cfg = _model_config(args, records)
     tokenizer = make_tokenizer(model_cfg.preprocess, model_cfg.hf_path)
     trunk = _frozen_trunk(model_cfg, args.threads)
-    if args.photo_augment and (trunk is not None or model_cfg.preprocess.channels != 3):
+    if args.photo_augment and (trunk is not None or model_cfg.preprocess.reflow_tall):
         raise ClippingsError(f"--photo-augment is for photos; preset {model_cfg.name!r} reads "
                              f"{'text lines through a frozen trunk' if trunk is not None else 'grayscale crops'}")
     cache = args.out / "features"
