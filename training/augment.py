@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 
-def reprint(pixels: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W), normalised
+def reprint(pixels: torch.Tensor) -> torch.Tensor:  # (B, C, H, W), normalised
     """Another paper's print of the same photo: its own crop, tilt, plates and scan resolution.
 
     Reprints in a real feed differ by more than the generator's screens: a desk crops 75-100%
