@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     model_cfg = _model_config(args, records)
     tokenizer = make_tokenizer(model_cfg.preprocess, model_cfg.hf_path)
     trunk = _frozen_trunk(model_cfg, args.threads)
+    # Text-crop presets re-lay tall crops; no photo preset does, and a photo preset may read grey.
     if args.photo_augment and (trunk is not None or model_cfg.preprocess.reflow_tall):
         raise ClippingsError(f"--photo-augment is for photos; preset {model_cfg.name!r} reads "
                              f"{'text lines through a frozen trunk' if trunk is not None else 'grayscale crops'}")
