@@ -184,9 +184,10 @@ class OnnxEmbedder:
         return img, txt
 
     def run_bound(self, pixels: np.ndarray, text_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """run() through an I/O binding: on a GPU each input is copied to the device once and the
-        outputs are left where the graph wrote them until one copy back, instead of run()'s
-        staging of every feed and fetch through host buffers."""
+        """run() through an I/O binding, as ONNX Runtime advises for CUDA: the host inputs are
+        bound as they are, the outputs allocated on the session's device and copied back in one
+        step after the run. The same vectors as run(); whether it is faster on a GPU is for
+        bench/gpu.sh to say."""
         io = self.session.io_binding()
         io.bind_cpu_input("pixels", np.ascontiguousarray(pixels))
         io.bind_cpu_input("text_ids", np.ascontiguousarray(text_ids))
