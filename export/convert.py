@@ -18,14 +18,14 @@ import torch
 from clippings.errors import ExportError
 from clippings.models.config import PRESETS, ModelConfig
 from clippings.runtime.manifest import Manifest, Parity, Thresholds
-from clippings.runtime.onnx_model import OnnxEmbedder
+from clippings.runtime.onnx_model import OUTPUTS as SERVED_OUTPUTS, OnnxEmbedder
 from clippings.runtime.preprocess import HASHED_TOKENIZERS
 
 log = logging.getLogger(__name__)
 
 OPSET = 17  # pinned: ONNX Runtime 1.16+ and onnxruntime-gpu all run it
 INPUTS = ["pixels", "text_ids"]
-OUTPUTS = ["image_embedding", "text_embedding"]
+OUTPUTS = list(SERVED_OUTPUTS)  # the names OnnxEmbedder fetches
 # Minimum cosine between ONNX Runtime and PyTorch embeddings, per variant.
 TOLERANCE = {"fp32": 0.999, "fp16": 0.995, "int8": 0.97}
 # Most the similarity of two texts' vectors should move, per variant, past which the export
