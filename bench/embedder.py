@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # -- eager PyTorch baseline ----------------------------------------------------------------------
-def torch_model(name: str, manifest, device: str, pixels: np.ndarray, ids: np.ndarray, reference):
+def torch_model(name: str, manifest, model_dir: Path, device: str, pixels: np.ndarray, ids: np.ndarray, reference):
     """-> (module, where it came from, min cosine to the ONNX fp32 output). Of the training
     checkpoints runs/<name>*/best.pt of the exported architecture, the one whose output is
     closest to the shipped ONNX model; with none (a fresh clone), a random model of the same
@@ -79,9 +79,18 @@ def torch_model(name: str, manifest, device: str, pixels: np.ndarray, ids: np.nd
         return best
     name_of_preset = manifest.preset or ("reader-crops" if manifest.family == "reader" else "small-crops"
                                          if wanted.channels == 1 else "small-photos")
-    model = create_model(preset(name_of_preset)).to(device).eval()
-    return model, f"random init of preset {name_of_preset} (no runs/{name}*/best.pt)", \
-        _parity(model, pixels, ids, device, reference)
+    model = create_model(preset(name_of_preset))
+    if manifest.family == "small" and manifest.preset:
+        # The graph holds every weight (models/exported.py): eager runs what is served, a
+        # pretrained photo trunk and its head included (a random model would skip an untrained head).
+        from clippings.models.exported import load_small_exported
+
+        load_small_exported(model, model_dir, model_dir / manifest.files["fp32"], wanted, manifest.embedding_dim)
+        source = f"the weights of the exported graph (preset {name_of_preset}; no runs/{name}*/best.pt)"
+    else:
+        source = f"random init of preset {name_of_preset} (no runs/{name}*/best.pt)"
+    model = model.to(device).eval()
+    return model, source, _parity(model, pixels, ids, device, reference)
 
 
 def _parity(model, pixels: np.ndarray, ids: np.ndarray, device: str, reference) -> float:
@@ -143,8 +152,8 @@ def inference_section(args, name: str) -> tuple[list[dict], dict]:
 
         device = "cuda" if args.provider == "cuda" and torch.cuda.is_available() else "cpu"
         reference = probe.run(pixels[:32], ids[:32])
-        torch_mod, source, parity = torch_model(probe.manifest.name, probe.manifest, device, pixels[:32], ids[:32],
-                                                reference)
+        torch_mod, source, parity = torch_model(probe.manifest.name, probe.manifest, probe.model_dir, device,
+                                                pixels[:32], ids[:32], reference)
         info |= {"torch_source": source, "torch_device": device, "torch_vs_onnx_fp32_min_cosine": parity}
         engines.append(("torch-eager", device))
 

@@ -98,10 +98,15 @@ def _fp16(src: Path, dst: Path) -> None:
     import onnx
     from onnxconverter_common import float16
 
-    # Casts stay fp32: the converter retypes a Cast's output but not its `to` attribute, which
-    # leaves the padding mask of the text tower as an invalid graph.
+    # The graph's Casts stay fp32: the converter retypes a Cast's output but not its `to`
+    # attribute, which leaves the padding mask of the text tower as an invalid graph. Blocked by
+    # name, not by op type: the converter puts Casts around each blocked node it meets (a photo
+    # trunk's Resize), and a blocked op type would block those too, one Cast before another
+    # without end.
+    model = onnx.load(str(src))
     model = float16.convert_float_to_float16(
-        onnx.load(str(src)), keep_io_types=True, op_block_list=float16.DEFAULT_OP_BLOCK_LIST + ["Cast"],
+        model, keep_io_types=True, op_block_list=float16.DEFAULT_OP_BLOCK_LIST,
+        node_block_list=[n.name for n in model.graph.node if n.op_type == "Cast"],
         check_fp16_ready=False,  # a reader graph already stores its character table as float16
     )
     onnx.save(model, str(dst))

@@ -6,7 +6,7 @@ ONNX Runtime runs ConvInteger slower than fp32 Conv; static QDQ lets it fuse the
 convolutions into int8 kernels, about 1.8x faster per clipping. Two parts stay fp32, because
 quantising them cost more accuracy than they save time: the first image convolution (it sees
 raw pixels, whose range one scale serves badly: the image embedding fell to cosine 0.86 of
-fp32 when it was quantised) and the projections (Gemm) into the embedding space.
+fp32 when it was quantised; a photo trunk's stem beside it likewise) and the projections (Gemm) into the embedding space.
 The character table of the text convolution (a Gather from a large weight) is stored in int8
 too. The n-gram bag's table (36,864 rows, 19 MB in fp32, most of a hybrid graph's bytes) is
 stored in float16 instead: a bag sums hundreds of rows, so one int8 scale for the whole table
@@ -29,6 +29,13 @@ from pathlib import Path
 import numpy as np
 
 
+# A pretrained photo trunk's convolutions (models/photo_trunk.py) stay fp32: quantised with the
+# rest, the photo's vector fell to cosine 0.85-0.88 of fp32 (the 96-pixel news model and a tiny
+# model's export, 2026-12-02);
+# docs/performance.md has the measured cost of keeping them.
+PHOTO_TRUNK = "/photo_trunk/"
+
+
 class _Batches:
     """onnxruntime's CalibrationDataReader protocol: feeds of the graph's inputs, then None."""
 
@@ -40,21 +47,24 @@ class _Batches:
         return next(self.feeds, None)
 
 
-def first_image_conv(model) -> str | None:
-    """The name of the convolution nearest the `pixels` input (through any non-Conv nodes)."""
+def first_image_convs(model) -> list[str]:
+    """The convolutions nearest the `pixels` input: those reached from it through non-Conv
+    nodes only (the tower's first, and a photo trunk's stem beside it)."""
     consumers: dict[str, list] = {}
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    frontier, seen = ["pixels"], set()
+    frontier, seen, first = ["pixels"], set(), []
     while frontier:
         for node in consumers.get(frontier.pop(0), []):
+            if node.name in seen:
+                continue
+            seen.add(node.name)
             if node.op_type == "Conv":
-                return node.name
-            if node.name not in seen:
-                seen.add(node.name)
+                first.append(node.name)
+            else:
                 frontier.extend(node.output)
-    return None
+    return first
 
 
 def embedding_tables(model, min_rows: int = 1024) -> list[str]:
@@ -96,15 +106,16 @@ def half_tables(path: Path, gathers: list[str]) -> None:
 
 
 def quantize_int8(src: Path, dst: Path, pixels: np.ndarray, text_ids: np.ndarray) -> None:
-    """src (fp32 graph) -> dst: every Conv but the first image one, and the embedding tables but
-    a bag's, in int8 (QDQ, per-channel weights), calibrated by MinMax on (pixels, text_ids); a
+    """src (fp32 graph) -> dst: every Conv but the first image ones and a photo trunk's, and the
+    embedding tables but a bag's, in int8 (QDQ, per-channel weights), calibrated by MinMax on (pixels, text_ids); a
     bag's table in float16."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(src))
-    keep = [n for n in [first_image_conv(model)] if n]
-    convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in keep]
+    keep = first_image_convs(model)
+    convs = [n.name for n in model.graph.node
+             if n.op_type == "Conv" and n.name not in keep and not n.name.startswith(PHOTO_TRUNK)]
     bags = bag_tables(model)
     tables = [t for t in embedding_tables(model) if t not in bags]
     if not convs:  # a transformer (hf-clip): its matmuls, dynamically, as before

@@ -16,6 +16,14 @@ class VisionConfig:
     # none). Global pooling keeps what a photo shows, not where: a sibling story's photo of the
     # same place shows the same things elsewhere in the frame, a reprint shows them in place.
     grid: int = 0
+    # A pretrained trunk beside the tower (models/photo_trunk.py), or None. Its head's unit
+    # vector is added to the tower's at `trunk_weight` and the sum normalised, so the photo's
+    # vector keeps its size; the tower's grey input is upsampled to `trunk_size` pixels a side
+    # for it, and read up to block `trunk_block`.
+    trunk: str | None = None
+    trunk_size: int = 64
+    trunk_block: int = 10
+    trunk_weight: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,14 @@ PRESETS: dict[str, ModelConfig] = {
     # reprint shares (docs/model.md, "The photo in grey").
     "lede-grid-grey": ModelConfig(
         name="lede-grid-grey", vision=VisionConfig(grid=4),
+        text=TextConfig(kind="hybrid", conv_len=96, decay=480.0),
+        preprocess=replace(NGRAM_PHOTOS, channels=1),
+    ),
+    # The same with EfficientNet-Lite0's ImageNet features of the photo beside the tower, through
+    # a linear head trained after the rest (docs/model.md, "A pretrained photo trunk"): the trunk
+    # learned from photographs, not from the generator's drawings.
+    "lede-grid-trunk": ModelConfig(
+        name="lede-grid-trunk", vision=VisionConfig(grid=4, trunk="efficientnet-lite0"),
         text=TextConfig(kind="hybrid", conv_len=96, decay=480.0),
         preprocess=replace(NGRAM_PHOTOS, channels=1),
     ),

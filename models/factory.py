@@ -14,11 +14,16 @@ from clippings.errors import ModelError
 from clippings.models.config import ModelConfig
 
 
-def create_model(cfg: ModelConfig) -> torch.nn.Module:
+def create_model(cfg: ModelConfig, pretrained: bool = False) -> torch.nn.Module:
+    """The model a config describes; `pretrained`: with a pretrained photo trunk's weights
+    loaded from its package (training starts so; a checkpoint or a graph brings its own)."""
     if cfg.family == "small":
         from clippings.models.biencoder import BiEncoder
 
-        return BiEncoder(cfg)
+        model = BiEncoder(cfg)
+        if pretrained and model.photo_trunk is not None:
+            model.photo_trunk.load_pretrained()
+        return model
     if cfg.family == "reader":
         from clippings.models.reader import ReaderBiEncoder
 

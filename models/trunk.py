@@ -48,15 +48,16 @@ def trunk_path(name: str) -> Path:
     return package_file(spec.package, spec.file, f"trunk {name!r}")
 
 
-def package_file(package: str, file: str, what: str) -> Path:
+def package_file(package: str, file: str, what: str, hint: str = INSTALL_HINT) -> Path:
     """`file` inside the installed `package`, found without importing it; a ModelError
-    naming `what` needs it when the package or the file is missing."""
+    naming `what` needs it and how to install it (`hint`) when the package or the file is
+    missing."""
     found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
-        raise ModelError(f"{what} needs the {package} package: {INSTALL_HINT}")
+        raise ModelError(f"{what} needs the {package} package: {hint}")
     path = Path(list(found.submodule_search_locations)[0]) / file
     if not path.is_file():
-        raise ModelError(f"{what}: {path} is missing from the installed {package}; {INSTALL_HINT}")
+        raise ModelError(f"{what}: {path} is missing from the installed {package}; {hint}")
     return path
 
 

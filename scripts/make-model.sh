@@ -30,11 +30,13 @@ case "$name" in
     # pooling (where things are in the frame); the hybrid text tower reads the whole caption as
     # n-grams, weighted towards its start (papers cut a caption from the end), and its first 96
     # characters in order. The photo is read in grey: papers and archives print and scan one
-    # photo in colour or in grey, which is not what tells two stories apart.
+    # photo in colour or in grey, which is not what tells two stories apart. Beside the tower, a
+    # pretrained photo trunk (EfficientNet-Lite0's ImageNet weights, frozen) with a head trained
+    # after stage 2: it learned from photographs, not from the generator's drawings.
     synth_train=(news data/news-train --task train --entities 2000 --instances 4 --seed 11 --captions long --sibling-photos same-place)
     synth_more=(news data/news-train-short --task train --entities 2000 --instances 4 --seed 15 --sibling-photos same-place)
     synth_val=(news data/news-val-long --task dedup --entities 500 --seed 12 --captions long --sibling-photos same-place)
-    preset=lede-grid-grey; epochs=(--stage1-epochs 3 --stage2-epochs 6); variants=(--fp16 --int8) ;;
+    preset=lede-grid-trunk; epochs=(--stage1-epochs 3 --stage2-epochs 6); variants=(--fp16 --int8) ;;
   *) echo "unknown model $name (jp-firms or news)" >&2; exit 2 ;;
 esac
 

@@ -142,7 +142,7 @@ def test_hybrid_text_tower_reads_the_caption_in_order_and_as_a_bag(tmp_path):
 
 
 def test_lede_bag_keeps_a_caption_cut_from_the_end_near_its_full_text(tmp_path):
-    """lede-photos (and lede-grid-grey, what news ships) weighs each n-gram's row by exp(-its
+    """lede-photos (and lede-grid-trunk, what news ships) weighs each n-gram's row by exp(-its
     position in characters / 480): with the shipped news model's table in both (the decay adds
     no weight), a reprint cut after its lede stays nearer its full caption, and a sibling story
     that shares only the tail moves away, than under the same bag where every n-gram counts
@@ -152,7 +152,7 @@ def test_lede_bag_keeps_a_caption_cut_from_the_end_near_its_full_text(tmp_path):
 
     import dataclasses
 
-    lede = seeded_model("lede-grid-grey")  # the shipped news model's preset: its weights load
+    lede = seeded_model("lede-grid-trunk")  # the shipped news model's preset: its weights load
     flat = create_model(dataclasses.replace(lede.cfg, text=dataclasses.replace(lede.cfg.text, decay=0.0))).eval()
     for model in (lede, flat):
         load_exported_weights(model, resolve_model("news"))

@@ -164,17 +164,9 @@ def test_feature_cache_is_used_and_follows_the_images(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_reader(tmp_path_factory):
-    from clippings.data.synth.generate import generate
-    from test_pipeline import clippings
+    from test_pipeline import tiny_run
 
-    root = tmp_path_factory.mktemp("reader")
-    generate("jp-firms", root / "train", task="train", entities=30, instances=3, seed=201, progress=False)
-    generate("jp-firms", root / "val", task="link", entities=20, seed=202, progress=False)
-    clippings("train", "--data", str(root / "train"), "--val", str(root / "val"), "--out", str(root / "run"),
-              "--preset", "reader-crops", "--stage1-epochs", "1", "--stage2-epochs", "1",
-              "--classes-per-batch", "8", "--seed", "7")
-    clippings("export", str(root / "run"), "--out", str(root / "model"))
-    return root
+    return tiny_run(tmp_path_factory.mktemp("reader"), "jp-firms", "link", (30, 20), 201, "reader-crops")
 
 
 def test_the_exported_reader_is_one_graph_that_matches_pytorch(tiny_reader):

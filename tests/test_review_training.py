@@ -73,7 +73,7 @@ def test_reviewed_labels_fine_tune_the_shipped_model(review_engine, reviewer, re
     manifest = json.loads((model / "manifest.json").read_text())
     shipped = json.loads((sample_feed.parent / "models" / "news" / "manifest.json").read_text())
     assert manifest["version"] != shipped["version"] and manifest["image_weight"] is not None
-    assert manifest["preset"] == shipped["preset"] == "lede-grid-grey"  # no --preset: the one news was trained with
+    assert manifest["preset"] == shipped["preset"] == "lede-grid-trunk"  # no --preset: the one news was trained with
 
     capsys.readouterr()
     for name in ("news", str(model)):  # before and after, on the labels' test split (thresholds tuned on val)

@@ -79,7 +79,7 @@ def test_corrupt_image_is_reported_with_file_and_line(sets, tmp_path):
 
 
 def test_preset_follows_the_data(sets):
-    assert infer_preset(load_dataset(sets / "news-train").records) == "lede-grid-grey"
+    assert infer_preset(load_dataset(sets / "news-train").records) == "lede-grid-trunk"
     assert infer_preset(load_dataset(sets / "jp-train").records) == "small-crops"
 
 
@@ -104,7 +104,7 @@ def test_training_without_val_warns_and_draws_curves(run_without_val):
     from clippings.models.factory import load_checkpoint
 
     _, cfg, _ = load_checkpoint(run / "best.pt")
-    assert cfg.name == "lede-grid-grey"  # chosen from the photos in the data, no --preset given
+    assert cfg.name == "lede-grid-trunk"  # chosen from the photos in the data, no --preset given
     with Image.open(run / "training-curves.png") as im:
         assert im.size[0] >= 400 and im.size[1] >= 200
 

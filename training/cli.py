@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", type=Path, help="validation dataset folder (link or dedup); chooses the best checkpoint")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints")
     p.add_argument("--preset", help="model preset: reader-crops (a pretrained line reader; what jp-firms ships), "
-                   "small-crops, small-photos, long-photos, bag-photos, hybrid-photos, lede-photos, lede-grid-photos or "
-                   "lede-grid-grey (what news ships) (default: the one an exported --init model was trained with, else "
-                   "chosen from the images in --data: small-crops for text crops, lede-grid-grey for photos)")
+                   "small-crops, small-photos, long-photos, bag-photos, hybrid-photos, lede-photos, lede-grid-photos, "
+                   "lede-grid-grey or lede-grid-trunk (what news ships: a pretrained photo trunk beside the tower) (default: the one an exported --init model was trained with, else "
+                   "chosen from the images in --data: small-crops for text crops, lede-grid-trunk for photos)")
     p.add_argument("--hf-clip", type=Path, metavar="DIR",
                    help="start from a local Hugging Face CLIPModel folder instead of a small preset")
     p.add_argument("--mode", choices=["supervised", "self-supervised"], default="supervised",

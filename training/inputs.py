@@ -70,7 +70,7 @@ def check_val_disjoint(train: Sequence[Record], val: Sequence[Record], val_path:
 
 
 def infer_preset(records: Sequence[Record], sample: int = 64) -> str:
-    """small-crops for text crops (wide or tall strips), lede-grid-grey (what news ships) for
+    """small-crops for text crops (wide or tall strips), lede-grid-trunk (what news ships) for
     photos (near square).
     Reads only image headers, of an even sample of the records."""
     with_image = [r for r in records if r.image is not None]
@@ -86,7 +86,7 @@ def infer_preset(records: Sequence[Record], sample: int = 64) -> str:
         except Exception:  # noqa: BLE001 (a bad file is reported, with its line, when it is decoded)
             continue
         elongated += max(w, h) >= 2.5 * min(w, h)
-    return "small-crops" if elongated * 2 >= len(seen) else "lede-grid-grey"
+    return "small-crops" if elongated * 2 >= len(seen) else "lede-grid-trunk"
 
 
 def resolve_device(name: str) -> str:

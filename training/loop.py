@@ -109,7 +109,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
         self.device = torch.device(cfg.device)
-        self.model = create_model(model_cfg).to(self.device)
+        self.model = create_model(model_cfg, pretrained=True).to(self.device)
         self.opt = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.stage_epochs = [("stage1", cfg.stage1_epochs)]
         if cfg.mode == "supervised":
@@ -247,11 +247,8 @@ class Trainer:
             with tqdm(total=len(self.train_set), desc=f"{stage} epoch {e + 1}", unit="rec") as bar:
                 loss = self._stage1_epoch(bar) if stage == "stage1" else self._stage2_epoch(bar)
             self.epoch = i + 1
-            metrics = validate(self.model, self.model_cfg, self.val_set, self.val_splits) if self.val_set else {}
+            metrics = self._record(stage, loss)
             score = metrics.get("score", -loss)
-            record = {"epoch": self.epoch, "stage": stage, "loss": loss, **metrics}
-            self.history.append(record)
-            log.info("epoch_done %s", " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
             # Best is chosen within the final stage: a stage-1 model is not a linking model.
             if stage == plan[-1][0] and score > self.best:
                 self.best = score
@@ -261,6 +258,36 @@ class Trainer:
                 # The end of stage 1 is the self-supervised model: kept for the ablation.
                 save_checkpoint(self.out / "stage1.pt", self.model, self.model_cfg, **self._state(), val=metrics)
             self._write_history()
+        if self._needs_photo_head():
+            self._photo_head_stage()
         self._write_history()
         return {"best": self.best, "history": self.history}
+
+    def _record(self, stage: str, loss: float) -> dict:
+        """Validates the model as it is now; its figures join the history. -> the metrics."""
+        metrics = validate(self.model, self.model_cfg, self.val_set, self.val_splits) if self.val_set else {}
+        record = {"epoch": self.epoch, "stage": stage, "loss": loss, **metrics}
+        self.history.append(record)
+        log.info("epoch_done %s", " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        return metrics
+
+    def _needs_photo_head(self) -> bool:
+        """A pretrained photo trunk whose head is not trained yet: not after a resume past the
+        head's stage, nor when fine-tuning a model that was served with its head (--init)."""
+        return (getattr(self.model, "photo_trunk", None) is not None and self.cfg.mode == "supervised"
+                and not bool(self.model.head_trained))
+
+    def _photo_head_stage(self) -> None:
+        """After stage 2: the best epoch's weights, and the pretrained trunk's head trained on them
+        (training/photo_head.py). The result is the model: best.pt and last.pt."""
+        from clippings.training.photo_head import HeadConfig, train_photo_head
+
+        if (self.out / "best.pt").is_file():
+            self.model.load_state_dict(load_checkpoint(self.out / "best.pt")[0].state_dict())
+        losses = train_photo_head(self.model, self.train_set, HeadConfig(seed=self.cfg.seed))
+        loss = float(np.mean(losses[-50:]))
+        metrics = self._record("photo-head", loss)
+        self.best = metrics.get("score", -loss)
+        for name in ("best.pt", "last.pt"):
+            save_checkpoint(self.out / name, self.model, self.model_cfg, **self._state(), val=metrics)
 
