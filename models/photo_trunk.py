@@ -68,7 +68,6 @@ class MBConv(nn.Module):
         self._bn1 = nn.BatchNorm2d(mid, eps=EPS)
         self._project_conv = nn.Conv2d(mid, c_out, 1, bias=False)
         self._bn2 = nn.BatchNorm2d(c_out, eps=EPS)
-        # Fixed input size: the padding is a constant, and the graph has no shape arithmetic.
         self.residual = s == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
