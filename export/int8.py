@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from clippings.models.photo_trunk import GRAPH_SCOPE
+
 
 # A pretrained photo trunk's convolutions (models/photo_trunk.py) stay fp32: quantised with the
 # rest, the photo's vector fell to cosine 0.85-0.88 of fp32 (the 96-pixel news model and a tiny
 # model's export, 2026-12-02);
 # docs/performance.md has the measured cost of keeping them.
-PHOTO_TRUNK = "/photo_trunk/"
 
 
 class _Batches:
@@ -115,7 +116,7 @@ def quantize_int8(src: Path, dst: Path, pixels: np.ndarray, text_ids: np.ndarray
     model = onnx.load(str(src))
     keep = first_image_convs(model)
     convs = [n.name for n in model.graph.node
-             if n.op_type == "Conv" and n.name not in keep and not n.name.startswith(PHOTO_TRUNK)]
+             if n.op_type == "Conv" and n.name not in keep and not n.name.startswith(GRAPH_SCOPE)]
     bags = bag_tables(model)
     tables = [t for t in embedding_tables(model) if t not in bags]
     if not convs:  # a transformer (hf-clip): its matmuls, dynamically, as before

@@ -16,17 +16,18 @@ import torch
 import torch.nn as nn
 
 from clippings.errors import ModelError
+from clippings.models.photo_trunk import GRAPH_SCOPE
 
 
 def _graph_convs(graph, scope: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """(weight, bias) of every 2-D convolution of the module `scope` (the exporter's node names
-    begin "/scope/"), in the graph's (execution) order."""
+    begin with `scope`, e.g. "/vision/"), in the graph's (execution) order."""
     from onnx import numpy_helper
 
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     out = []
     for node in graph.node:
-        if (node.op_type == "Conv" and node.name.startswith(f"/{scope}/") and node.input[1] in inits
+        if (node.op_type == "Conv" and node.name.startswith(scope) and node.input[1] in inits
                 and inits[node.input[1]].ndim == 4):
             bias = inits.get(node.input[2]) if len(node.input) > 2 else None
             out.append((inits[node.input[1]], bias))
@@ -66,12 +67,12 @@ def load_small_exported(model: nn.Module, model_dir: Path, graph_file: Path, pre
             if name not in named or named[name].shape != tuple(tensor.shape):
                 raise ModelError(f"{model_dir}: no weight {name!r} of shape {tuple(tensor.shape)} in its graph")
             tensor.copy_(torch.from_numpy(named[name].astype(np.float32)))
-        _load_vision_convs(model.vision, _graph_convs(graph, "vision"))
+        _load_vision_convs(model.vision, _graph_convs(graph, "/vision/"))
         if model.photo_trunk is not None:  # served with its head: the graph holds both, trained
-            resized = any(n.op_type == "Resize" and n.name.startswith("/photo_trunk/") for n in graph.node)
+            resized = any(n.op_type == "Resize" and n.name.startswith(GRAPH_SCOPE) for n in graph.node)
             if resized != (model.photo_trunk.size != model.photo_trunk.input_size):
                 raise ModelError(f"{model_dir}: its photo trunk reads the photo at another size than preset "
                                  f"{model.cfg.name!r} ({model.photo_trunk.size} pixels)")
-            _load_vision_convs(model.photo_trunk, _graph_convs(graph, "photo_trunk"))
+            _load_vision_convs(model.photo_trunk, _graph_convs(graph, GRAPH_SCOPE))
             model.head_trained.fill_(True)
     model.frozen_norms = True

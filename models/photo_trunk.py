@@ -29,6 +29,9 @@ STAGES = ((3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2), (3, 
           (5, 1, 6, 80, 112, 3), (5, 2, 6, 112, 192, 4), (3, 1, 6, 192, 320, 1))
 STEM = 32
 EPS = 1e-3
+# The exported graph's node names for the trunk: the exporter names them after the attribute that
+# holds it (BiEncoder.photo_trunk); export's int8 and the graph loader find the trunk by it.
+GRAPH_SCOPE = "/photo_trunk/"
 
 
 def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:

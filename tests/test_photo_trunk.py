@@ -13,7 +13,7 @@ from PIL import Image
 
 from clippings.export.int8 import first_image_convs
 from clippings.models.factory import load_checkpoint
-from clippings.models.photo_trunk import PhotoTrunk, weights_path
+from clippings.models.photo_trunk import GRAPH_SCOPE, PhotoTrunk, weights_path
 from clippings.runtime.manifest import Manifest
 from clippings.runtime.onnx_model import OnnxEmbedder
 from clippings.runtime.preprocess import load_image, make_tokenizer
@@ -95,7 +95,7 @@ def test_int8_quantises_the_tower_and_leaves_the_trunk_in_fp32(trunk_run):
     int8 = {n.name for n in graph.node if n.op_type == "Conv"
             and getattr(made_by.get(n.input[1]), "op_type", None) == "DequantizeLinear"}
     convs = {n.name for n in fp32.graph.node if n.op_type == "Conv"}
-    trunk = {n for n in convs if n.startswith("/photo_trunk/")}
+    trunk = {n for n in convs if n.startswith(GRAPH_SCOPE)}
     assert len(trunk) > 20 and not trunk & int8
     assert int8 == convs - trunk - set(firsts) and any(n.startswith("/vision/") for n in int8)
 

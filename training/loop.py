@@ -268,7 +268,8 @@ class Trainer:
         metrics = validate(self.model, self.model_cfg, self.val_set, self.val_splits) if self.val_set else {}
         record = {"epoch": self.epoch, "stage": stage, "loss": loss, **metrics}
         self.history.append(record)
-        log.info("epoch_done %s", " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        # The photo head's stage is not an epoch: its record says which it is.
+        log.info("%s_done %s", "epoch" if stage.startswith("stage") else "stage", " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         return metrics
 
     def _needs_photo_head(self) -> bool:
