@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from clippings.errors import ExportError
+from clippings.export.pad_fold import fold_pads_file
 from clippings.models.config import PRESETS, ModelConfig
 from clippings.runtime.manifest import Manifest, Parity, Thresholds
 from clippings.runtime.onnx_model import OUTPUTS as SERVED_OUTPUTS, OnnxEmbedder
@@ -92,6 +93,7 @@ def _torch_export(model: torch.nn.Module, cfg: ModelConfig, path: Path) -> None:
         input_names=INPUTS, output_names=OUTPUTS,
         dynamic_axes={n: {0: "batch"} for n in INPUTS + OUTPUTS},
     )
+    fold_pads_file(path)  # fp16 and int8 are made from this graph: they inherit the fold
 
 
 def _fp16(src: Path, dst: Path) -> None:

@@ -100,6 +100,17 @@ def test_int8_quantises_the_tower_and_leaves_the_trunk_in_fp32(trunk_run):
     assert int8 == convs - trunk - set(firsts) and any(n.startswith("/vision/") for n in int8)
 
 
+def test_the_trunk_pads_inside_its_convolutions_in_every_graph(trunk_run):
+    """The stride-2 convolutions' "same" padding is the Conv's own (export/pad_fold.py), in the
+    graph fp16 and int8 are made from too; the served graph still matches PyTorch (above)."""
+    for name in ("model.onnx", "model.int8.onnx"):
+        graph = onnx.load(str(trunk_run / "model" / name)).graph
+        assert not [n.name for n in graph.node if n.op_type == "Pad" and n.name.startswith(GRAPH_SCOPE)], name
+        pads = [next(list(a.ints) for a in n.attribute if a.name == "pads") for n in graph.node
+                if n.op_type == "Conv" and n.name.startswith(GRAPH_SCOPE)]
+        assert sum(p[:2] != p[2:] for p in pads) == 4, name  # the stem and the three stride-2 blocks
+
+
 def _top1(vectors: np.ndarray, entities: list[str]) -> float:
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -2.0)
