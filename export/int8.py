@@ -31,12 +31,6 @@ import numpy as np
 from clippings.models.photo_trunk import GRAPH_SCOPE
 
 
-# A pretrained photo trunk's convolutions (models/photo_trunk.py) stay fp32: quantised with the
-# rest, the photo's vector fell to cosine 0.85-0.88 of fp32 (the 96-pixel news model and a tiny
-# model's export, 2026-12-02);
-# docs/performance.md has the measured cost of keeping them.
-
-
 class _Batches:
     """onnxruntime's CalibrationDataReader protocol: feeds of the graph's inputs, then None."""
 
@@ -115,6 +109,9 @@ def quantize_int8(src: Path, dst: Path, pixels: np.ndarray, text_ids: np.ndarray
 
     model = onnx.load(str(src))
     keep = first_image_convs(model)
+    # A pretrained photo trunk's convolutions (models/photo_trunk.py) stay fp32: quantised with
+    # the rest, the photo's vector fell to cosine 0.85-0.88 of fp32 (the 96-pixel news model and a
+    # tiny model's export, 2026-12-02); docs/performance.md has the cost of keeping them.
     convs = [n.name for n in model.graph.node
              if n.op_type == "Conv" and n.name not in keep and not n.name.startswith(GRAPH_SCOPE)]
     bags = bag_tables(model)
