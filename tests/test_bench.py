@@ -71,6 +71,14 @@ def test_linker_bench(tmp_path, redis_url):
     assert set(data["summary"]["at_largest"]) == {"numpy", "flat", "ivf", "hnsw"}
 
 
+def test_linker_reprints_bench(tmp_path):
+    data = run_bench("linker_reprints", tmp_path / "reprints.json")
+    assert [r["copies"] for r in data["results"]] == [2, 8]
+    for r in data["results"]:
+        positive(r, "ms_per_decision", "decisions_timed")
+        assert r["entities"] == r["stories"]  # identical copies: each story one entity, no two joined
+
+
 def test_linker_growth_bench(tmp_path):
     """Grown from empty past the policy's size: once the builds in progress are done (on a busy
     machine they fall behind the last checkpoint), the block searches an IVF index."""
@@ -145,7 +153,7 @@ def test_capacity_model_reads_the_committed_figures(tmp_path):
         assert 1 <= r["linker_replicas"] <= r["linker_partitions"] and r["linker_ms_per_decision"] > 0
 
 
-@pytest.mark.parametrize("name", ["embedder", "linker", "linker_growth", "e2e"])
+@pytest.mark.parametrize("name", ["embedder", "linker", "linker_growth", "linker_reprints", "e2e"])
 def test_quick_runs_never_replace_the_committed_results(name):
     """`python -m bench.X --quick` writes a git-ignored file; only a full run (or --out) writes bench/results/X.json."""
     import importlib

@@ -83,9 +83,6 @@ class DecisionRule:
         """The cut of a pair of clippings of patterns a and b."""
         return pair_cut(self.threshold, self.text_only, self.image_only, a, b)
 
-    def joins(self, similarity: float, cut: float) -> bool:
-        return similarity >= np.float32(cut)  # compared in float32, as the index does
-
     def probability(self, similarity: float, a: str, b: str) -> float | None:
         """P(same entity) of a pair of patterns a and b at this cosine; None without a curve."""
         if self.curve is None or self.curve_cuts is None:
@@ -232,9 +229,9 @@ class _BatchSims:
 
     def earlier(self, i: int, threshold: float) -> Hits:
         block, p = self.items[i].event.block, self.slot[i]
-        rows, gram = self.rows[block], self.gram[block]
-        return [(self.items[rows[q]].event.id, float(gram[p, q])) for q in range(p)
-                if gram[p, q] >= np.float32(threshold)]  # compared in float32, as the index does
+        rows, row = self.rows[block], self.gram[block][p, :p]
+        near = np.flatnonzero(row >= np.float32(threshold))  # compared in float32, as the index does
+        return [(self.items[rows[q]].event.id, s) for q, s in zip(near.tolist(), row[near].tolist())]
 
 
 def _candidates(index_hits: Hits, batch_hits: Hits, rule: DecisionRule) -> Hits:
@@ -254,15 +251,18 @@ def _decide_new(state: PartitionState, it: Item, found: Hits, rule: DecisionRule
     # Patterns matter only where they have cuts of their own; the probabilities read the same ones.
     mine = _pattern(it.event) if rule.splits_partial else COMPLETE
     theirs = {c: pattern_of(c) if rule.splits_partial else COMPLETE for c, _ in found}
+    # Each pattern's cut once, in float32 as the index compares: a wire story's reprints are
+    # tens of candidates a decision.
+    cut = {p: rule.cut(mine, p) for p in set(theirs.values())}
     if rule.splits_partial:
-        cut = {c: rule.cut(mine, theirs[c]) for c, _ in found}  # each pair's, once
         # Each neighbour down to its own pair's floor, whichever search found it (the batch's
         # own earlier clippings are compared down to the lowest floor of any pair).
-        found = [(c, sim) for c, sim in found if sim >= np.float32(cut[c] - rule.near)]
-    else:
-        cut = dict.fromkeys((c for c, _ in found), rule.threshold)
-    before = {c: state.entity_of(c) for c, _ in found}  # roots before this decision
-    candidates = [(c, sim) for c, sim in found if rule.joins(sim, cut[c])]
+        floor = {p: np.float32(c - rule.near) for p, c in cut.items()}
+        found = [(c, sim) for c, sim in found if sim >= floor[theirs[c]]]
+    joins_at = {p: np.float32(c) for p, c in cut.items()}
+    candidates = [(c, sim) for c, sim in found if sim >= joins_at[theirs[c]]]
+    # Roots before this decision, of what is joined or named in the event.
+    before = {c: state.entity_of(c) for c, _ in candidates + found[: rule.neighbours_in_event]}
     # A reviewer's cannot-links: of two entities kept apart, the more similar one is joined.
     joinable = state.entities.compatible(list(dict.fromkeys(before[c] for c, _ in candidates)))
     roots = set(joinable)

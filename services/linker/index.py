@@ -203,9 +203,11 @@ class BlockIndex:
             radius = float(np.nextafter(cut, np.float32(-np.inf)))
             lims, sims, fids = self.index.range_search(vectors, radius)
             for i in range(n):
-                lo, hi = int(lims[i]), int(lims[i + 1])
-                order = np.argsort(-sims[lo:hi], kind="stable")
-                out.append([(self.ids[fids[lo + j]], float(sims[lo + j])) for j in order if sims[lo + j] >= cut])
+                row_s, row_f = sims[lims[i]:lims[i + 1]], fids[lims[i]:lims[i + 1]]
+                order = np.argsort(-row_s, kind="stable")
+                order = order[row_s[order] >= cut]
+                # Whole arrays to Python at once: a wire story's reprints are many neighbours each.
+                out.append([(self.ids[f], s) for f, s in zip(row_f[order].tolist(), row_s[order].tolist())])
         else:
             sims, fids = self.index.search(vectors, min(k, len(self.ids)))
             for row_s, row_f in zip(sims, fids):
