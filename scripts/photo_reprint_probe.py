@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from clippings.data.shift.news_photos import PhotoSpec
-from clippings.data.shift.news_print import print_photo
+from clippings.data.shift.news_print import encode, print_photo
 from clippings.data.shift.news_subjects import draw_photo
 from clippings.data.shift.news_topics import TOPICS
 from clippings.runtime.onnx_model import OnnxEmbedder
@@ -65,9 +65,7 @@ def reprints(photo: Image.Image, k: int, seed: int) -> list[Image.Image]:
     rng, out = np.random.default_rng(seed), []
     for _ in range(k):
         img, done = print_photo(photo, rng, float(rng.uniform(0.2, 0.8)))
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=done["jpeg_quality"])
-        out.append(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        out.append(Image.open(io.BytesIO(encode(img, done["jpeg_quality"]))).convert("RGB"))  # as the shift set saves it
     return out
 
 
@@ -76,8 +74,7 @@ def score(emb: OnnxEmbedder, photos: list[Image.Image], k: int, seed: int) -> di
     for i, photo in enumerate(photos):
         images += reprints(photo, k, seed + i)
         owner += [i] * k
-    vectors, _, _, _ = emb.embed_towers(images, [""] * len(images))
-    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors, _, _, _ = emb.embed_towers(images, [""] * len(images))  # unit rows
     sims, owner_a = vectors @ vectors.T, np.array(owner)
     same, other = owner_a[:, None] == owner_a[None, :], ~np.eye(len(owner_a), dtype=bool)
     pos, neg = sims[same & other], sims[~same]
