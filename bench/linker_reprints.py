@@ -8,10 +8,9 @@ clippings, so by its end each has ~45 copies indexed).
 Per cell: `--stories` random story vectors at the shipped news model's vector length, each
 copied --copies times (`--spread`: noise per dimension between copies; 0 = the same vector,
 as bench.e2e's cycled clippings), shuffled and decided in batches of 64 from an empty
-partition, with the shipped
-news manifest's decision rule and the linker's FAISS settings. The figure is the mean time a
-decision over the second half of the run (from the batch that crosses it), when each new
-clipping meets most of its copies.
+partition, with the shipped news manifest's decision rule and the linker's FAISS settings.
+The figure is the mean time a decision over the second half of the run (from the batch that
+crosses it), when each new clipping meets most of its copies.
 """
 
 from __future__ import annotations
