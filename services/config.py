@@ -51,6 +51,11 @@ class KafkaSettings(_Base):
     # How long the broker may hold a fetch waiting for data: each hop of the pipeline waits up
     # to this long for a new record, so it bounds the added latency (librdkafka default: 500).
     kafka_fetch_wait_max_ms: int = Field(100, ge=1, le=10_000)
+    # How long a producer holds a record to send it with the ones after it. The services
+    # flush every batch, so it never delays them; it batches a paced publisher (`clippings
+    # replay`, a feed): one record a request made the local broker's fetches slower with every
+    # record stored (docs/performance.md, "The local broker's fetch cost").
+    kafka_linger_ms: int = Field(50, ge=0, le=5_000)
     # How long the producer retries one message before failing it; longer than any broker
     # outage we want to ride out without a restart.
     kafka_delivery_timeout_ms: int = Field(300_000, ge=10_000)

@@ -143,14 +143,20 @@ def make_consumer(
     return Consumer(conf)
 
 
-def make_producer(s: KafkaSettings, watch: BrokerWatch | None = None) -> Producer:
-    conf = client_config(s) | {
+def producer_config(s: KafkaSettings) -> dict:
+    return client_config(s) | {
         # Idempotent: librdkafka's retries during a broker outage never write a record twice.
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 5,
+        # Outbox.wait flushes, which sends at once; only a producer that does not wait (a paced
+        # publisher) lingers, and sends its records in fewer, larger batches.
+        "linger.ms": s.kafka_linger_ms,
         "delivery.timeout.ms": s.kafka_delivery_timeout_ms,
     }
+
+
+def make_producer(s: KafkaSettings, watch: BrokerWatch | None = None) -> Producer:
+    conf = producer_config(s)
     if watch is not None:
         # Errors only: an idle producer's sockets are quiet, so its statistics would read as
         # "unreachable"; the consumer's fetch loop is the reachability signal.
