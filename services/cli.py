@@ -49,6 +49,7 @@ def _register_services(sub) -> None:
 
 def cmd_service(args) -> int:
     from clippings.services.config import EmbedderSettings, LinkerSettings, load_settings
+    from clippings.services.ops.threads import numpy_blas_in_caller
 
     overrides = dict(kafka_bootstrap_servers=args.bootstrap, model=args.model, group_id=args.group,
                      metrics_port=args.metrics_port)
@@ -62,6 +63,8 @@ def cmd_service(args) -> int:
         overrides |= dict(redis_url=args.redis, snapshot_dir=args.snapshot_dir, threshold=args.threshold)
         service = LinkerService(load_settings(LinkerSettings, **overrides))
     service.stop.install()
+    # Here, in the main thread: OpenBLAS takes its thread count from the main thread's call.
+    numpy_blas_in_caller()
     service.run()
     return 0
 
