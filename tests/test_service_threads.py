@@ -4,6 +4,8 @@ CPU from the stack and ran the index rebuild's products at normal priority
 
 from __future__ import annotations
 
+import signal
+
 import numpy  # noqa: F401 (loads the BLAS this test looks at)
 import pytest
 from threadpoolctl import ThreadpoolController
@@ -15,12 +17,23 @@ def pthreads_blas_threads() -> set[int]:
     return {lib.num_threads for lib in ThreadpoolController().select(threading_layer="pthreads").lib_controllers}
 
 
-def test_a_service_command_runs_numpy_blas_in_one_thread(monkeypatch, tmp_path):
+@pytest.fixture
+def process_wide_state():
+    """What the command changes for the whole test process, put back afterwards: the BLAS
+    threads (two here, as a fresh process has them) and the stop signals' handlers."""
+    blas = ThreadpoolController().select(threading_layer="pthreads").limit(limits=2)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    blas.restore_original_limits()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+def test_a_service_command_runs_numpy_blas_in_one_thread(process_wide_state, monkeypatch, tmp_path):
     """The command a service process runs (here without a broker, so it gives up after 2 s)."""
     from clippings.services.__main__ import main
     from clippings.services.local.stack import free_port
 
-    ThreadpoolController().select(threading_layer="pthreads").limit(limits=2)  # as a fresh process has it here
     assert pthreads_blas_threads() == {2}, "NumPy's BLAS is no pthreads pool"
     monkeypatch.setenv("CLIPPINGS_BROKER_TIMEOUT_S", "2")
     monkeypatch.chdir(tmp_path)
