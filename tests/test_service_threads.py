@@ -8,20 +8,21 @@ import signal
 
 import numpy  # noqa: F401 (loads the BLAS this test looks at)
 import pytest
-from threadpoolctl import ThreadpoolController
+
+from clippings.services.ops.threads import pthreads_blas
 
 pytestmark = pytest.mark.integration
 
 
 def pthreads_blas_threads() -> set[int]:
-    return {lib.num_threads for lib in ThreadpoolController().select(threading_layer="pthreads").lib_controllers}
+    return {lib.num_threads for lib in pthreads_blas().lib_controllers}
 
 
 @pytest.fixture
 def process_wide_state():
     """What the command changes for the whole test process, put back afterwards: the BLAS
     threads (two here, as a fresh process has them) and the stop signals' handlers."""
-    blas = ThreadpoolController().select(threading_layer="pthreads").limit(limits=2)
+    blas = pthreads_blas().limit(limits=2)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     yield
     blas.restore_original_limits()

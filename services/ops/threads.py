@@ -14,8 +14,13 @@ from __future__ import annotations
 from threadpoolctl import ThreadpoolController
 
 
+def pthreads_blas() -> ThreadpoolController:
+    """The BLAS libraries loaded in the process that run their own thread pool (NumPy's)."""
+    return ThreadpoolController().select(threading_layer="pthreads")
+
+
 def numpy_blas_in_caller() -> None:
     """Limit every pthreads BLAS in the process (NumPy's OpenBLAS) to the calling thread. Call
     it from the main thread: a count set from another thread did not take (OpenBLAS 0.3.31).
     FAISS's own OpenBLAS is an OpenMP build and keeps following FAISS's thread count."""
-    ThreadpoolController().select(threading_layer="pthreads").limit(limits=1)
+    pthreads_blas().limit(limits=1)
