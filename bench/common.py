@@ -84,11 +84,27 @@ def machine() -> dict:
         "usable_cpus": len(os.sched_getaffinity(0)),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "speed_probe": speed_probe(),
         "os": platform.platform(),
         "versions": _versions(),
         "git_commit": _git_commit(),
         "clippings_from": str(Path(clippings.__file__).parent),  # a patched copy shows here
     }
+
+
+def speed_probe() -> dict:
+    """Milliseconds this machine takes now for two fixed pieces of work on one thread (the
+    median of repeats): a 512 x 512 float32 matrix product (vector arithmetic, what inference
+    and search spend) and a Python loop (the interpreter, what the services' glue spends). The
+    same machine ran the same bench at half its speed on some afternoons (docs/performance.md),
+    so figures of two runs compare only beside their probes."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).random((512, 512), dtype=np.float32)
+    with threadpool_limits(limits=1):
+        matmul = timed(lambda: a @ a, min_s=0.2)
+    loop = timed(lambda: sum(range(200_000)), min_s=0.2)
+    return {"matmul_512_ms": round(pct(matmul, 50) * 1000, 3), "python_loop_ms": round(pct(loop, 50) * 1000, 3)}
 
 
 def timed(fn: Callable[[], object], min_s: float = 0.3, min_reps: int = 3, max_reps: int = 100_000,

@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     from clippings.runtime.manifest import Manifest
     from clippings.runtime.onnx_model import resolve_model
     from clippings.services.config import LinkerSettings
+    from clippings.services.ops.threads import numpy_blas_in_caller
 
     machine_info = machine()
     gpu = GpuContext() if args.gpu else None
@@ -371,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     rule_args = dict(threshold=threshold, knn_k=args.knn_k, neighbours_in_event=5, model_version=manifest.version,
                      near=near)
     faiss.omp_set_num_threads(args.threads)
+    numpy_blas_in_caller()  # as the linker service does (services/cli.py)
     if args.faiss_blas_threshold is not None:
         faiss.cvar.distance_compute_blas_threshold = args.faiss_blas_threshold
     args.faiss_blas_threshold = faiss.cvar.distance_compute_blas_threshold  # recorded: the one in effect

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from clippings.services.linker.growth import GrowthPolicy, approximate_params
     from clippings.services.linker.index import configure_faiss
     from clippings.services.linker.partition import PartitionState
+    from clippings.services.ops.threads import numpy_blas_in_caller
     from clippings.runtime.manifest import Manifest
     from clippings.runtime.onnx_model import resolve_model
 
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     s = LinkerSettings()
     grow_at = s.index_grow_at if args.grow_at is None else args.grow_at
     configure_faiss(s.faiss_threads, s.faiss_blas_min_queries, dim)
+    numpy_blas_in_caller()  # as the linker service does (services/cli.py)
     policy = GrowthPolicy(grow_at, args.threshold, s.index_recall_target, s.index_nprobe)
     state = PartitionState("clippings.embedded", 0, dim, s.index_spec, "bench", growth=policy)
     rule = DecisionRule(args.threshold, "range", s.knn_k, s.neighbours_in_event, "bench", s.neighbours_below)

@@ -27,6 +27,7 @@ def run_bench(name: str, out: Path, *extra: str) -> dict:
     assert data["bench"] == name and data["schema"] == 1
     assert data["command"].startswith(f"python -m bench.{name} ")
     assert data["machine"]["logical_cpus"] >= 1 and data["machine"]["cpu_model"]
+    positive(data["machine"]["speed_probe"], "matmul_512_ms", "python_loop_ms")
     assert data["results"], "no results"
     return data
 

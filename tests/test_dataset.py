@@ -32,16 +32,25 @@ def test_good_link_dataset_loads(tmp_path):
         _rec("q-2", "query", image=None, text="Toyo Spinning", entity=7),
         "",  # blank lines are skipped
         _rec("q-3", "query", text=None, entity=None),
+        _rec("q-4", "query", image="", text="東洋"),  # an empty path is no image, as null is
     ])
     ds = load_dataset(root)
-    assert [r.id for r in ds.records] == ["c-1", "q-1", "q-2", "q-3"]
+    assert [r.id for r in ds.records] == ["c-1", "q-1", "q-2", "q-3", "q-4"]
+    assert ds.records[4].image is None and ds.records[4].text == "東洋"
     assert ds.task == "link"
     first = ds.records[0]
     assert first.image == (root / "images" / "a.png").resolve() and first.image.is_absolute()
     assert first.text == "東洋紡績" and first.entity == "e-1" and first.split == "corpus"
     assert ds.records[2].image is None and ds.records[2].entity == "7"  # int entity ids become strings
     assert ds.records[3].text == "" and ds.records[3].entity is None  # null text: image only
-    assert [r.id for r in ds.split("query")] == ["q-1", "q-2", "q-3"]
+    assert [r.id for r in ds.split("query")] == ["q-1", "q-2", "q-3", "q-4"]
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
+    root = _write(tmp_path, [_rec("c-1"), _rec("q-1", "query")])
+    jsonl = root / "records.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + jsonl.read_bytes().replace(b"\n", b"\r\n"))
+    assert [r.id for r in load_dataset(root).records] == ["c-1", "q-1"]
 
 
 def test_dedup_and_train_tasks(tmp_path):

@@ -34,6 +34,14 @@ def test_a_live_feed_needs_no_split(tmp_path):
     assert event(records[0]).text == "a caption"
 
 
+def test_an_empty_image_path_is_no_image(tmp_path):
+    feed = write_feed(tmp_path / "live", {"id": "c-1", "text": "a caption", "image": ""},
+                      {"id": "c-2", "text": "another", "image": "", "image_uri": ""})
+    records = select_records(feed, None, None)
+    assert [(r.image, r.image_uri) for r in records] == [(None, None), (None, None)]
+    assert event(records[0]).image is None and event(records[0]).image_uri is None
+
+
 def test_split_filter_keeps_records_of_that_split_only(tmp_path):
     feed = write_feed(tmp_path / "mixed", {"id": "a", "text": "x", "split": "val"}, {"id": "b", "text": "y"},
                       {"id": "c", "text": "z", "split": "test"})

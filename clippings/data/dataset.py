@@ -77,7 +77,7 @@ def read_jsonl(jsonl: Path, parse: Callable[[dict, int], R]) -> list[R]:
     records: list[R] = []
     problems: list[str] = []
     first_line: dict[str, int] = {}
-    with jsonl.open(encoding="utf-8") as fh:
+    with jsonl.open(encoding="utf-8-sig") as fh:  # a byte-order mark (Windows tools write one) is no JSON
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -118,9 +118,9 @@ def _parse_record(root: Path, obj: dict) -> Record:
         raise ValueError("'entity' must be a string or null")
     image = obj.get("image")
     image_path = None
-    if image is not None:
-        if not isinstance(image, str):
-            raise ValueError("'image' must be a relative path or null")
+    if image is not None and not isinstance(image, str):
+        raise ValueError("'image' must be a relative path or null")
+    if image:  # "" is no image, as "" is no text
         image_path = (root / image).resolve()
         if not image_path.is_file():
             raise ValueError(f"missing image file {image}")

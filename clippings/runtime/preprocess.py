@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image
 from pydantic import ConfigDict
 
+from clippings.runtime.image_modes import as_8bit_upright
+
 HASHED_TOKENIZERS = ("chars", "ngrams")  # need no file beside the model
 _HASH_MULT = np.uint64(2654435761)  # Knuth's multiplicative hash: spreads CJK codepoints over buckets
 
@@ -60,7 +62,7 @@ class PreprocessConfig:
 
 def prepare_image(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     """One PIL image -> (C, H, W) float32, letterboxed to the model's size."""
-    img = img.convert("L" if cfg.channels == 1 else "RGB")
+    img = as_8bit_upright(img).convert("L" if cfg.channels == 1 else "RGB")
     if img.height > 1.5 * img.width:
         if cfg.rotate_tall:
             img = img.rotate(90, expand=True)  # counter-clockwise: the first character ends up on the left

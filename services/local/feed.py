@@ -54,6 +54,7 @@ def _image(root: Path, obj: dict) -> tuple[Path | None, str | None]:
         raise ValueError("'image' must be a relative path, a URL or null")
     if uri is not None and not isinstance(uri, str):
         raise ValueError("'image_uri' must be a URL string or null")
+    image, uri = image or None, uri or None  # "" is no image, as in a dataset
     if image is not None and _URL.match(image):
         scheme = urlsplit(image).scheme
         if scheme not in IMAGE_URI_SCHEMES:
