@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import SIMD_FLAGS
+
 REPO = Path(__file__).resolve().parent.parent
 TOP_KEYS = {"bench", "schema", "command", "started_at", "seconds", "machine", "config", "results", "summary"}
 
@@ -28,6 +30,8 @@ def run_bench(name: str, out: Path, *extra: str) -> dict:
     assert data["command"].startswith(f"python -m bench.{name} ")
     assert data["machine"]["logical_cpus"] >= 1 and data["machine"]["cpu_model"]
     positive(data["machine"]["speed_probe"], "matmul_512_ms", "python_loop_ms")
+    cpu = data["machine"]["cpu_id"]  # which host's CPU: the VM names them all alike
+    assert cpu["cpu_family"] >= 1 and set(cpu["simd"]) <= set(SIMD_FLAGS), cpu
     assert data["results"], "no results"
     return data
 

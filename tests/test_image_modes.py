@@ -95,3 +95,12 @@ def test_a_picture_in_another_mode_is_read_as_its_8_bit_original(name, form, tmp
     cosine = np.sum(got * want, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
     assert cosine.min() > 0.999, (form, cosine.min())
 
+
+
+def test_junk_in_the_exif_block_leaves_the_picture_as_stored():
+    """Pillow raises on some broken EXIF blocks; the picture itself is fine and is read."""
+    emb = OnnxEmbedder("jp-firms", providers=["CPUExecutionProvider"])
+    img = originals("jp-firms")[0]
+    junk = io.BytesIO()
+    img.save(junk, format="PNG", exif=b"not a TIFF header")
+    assert np.array_equal(served(emb, [junk.getvalue()]), served(emb, [encoded(img, "png-8")]))

@@ -21,7 +21,7 @@ _PAPER = (255, 255, 255, 255)
 def as_8bit_upright(img: Image.Image) -> Image.Image:
     """`img` turned upright by its EXIF orientation, composited on white where it has
     transparency, and with a deep grey (16-bit, 32-bit int, float) scaled into 8 bits."""
-    if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+    if _orientation(img) != 1:
         img = ImageOps.exif_transpose(img)
     if img.mode.startswith("I;16"):
         return _scaled_grey(np.asarray(img, dtype=np.float32), 65535.0)
@@ -38,6 +38,15 @@ def as_8bit_upright(img: Image.Image) -> Image.Image:
     if img.mode == "LAB":  # Pillow converts LAB to RGB but not to L
         return img.convert("RGB")
     return img
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation, 1 (as stored) where there is none or it cannot be read: junk in an
+    EXIF block (Pillow raises on some) must not cost a picture that reads well otherwise."""
+    try:
+        return int(img.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 (Pillow's EXIF parser raises SyntaxError, struct.error, ...)
+        return 1
 
 
 def _integer_range(top: float) -> float:
