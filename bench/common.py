@@ -117,9 +117,10 @@ def machine() -> dict:
 def speed_probe() -> dict:
     """Milliseconds this machine takes now for two fixed pieces of work on one thread (the
     median of repeats): a 512 x 512 float32 matrix product (vector arithmetic, what inference
-    and search spend) and a Python loop (the interpreter, what the services' glue spends). The
-    same machine ran the same bench at half its speed on some afternoons (docs/performance.md),
-    so figures of two runs compare only beside their probes."""
+    and search spend) and a Python loop (the interpreter, what the services' glue spends).
+    Sessions run on different hosts under one CPU name, some twice as fast as others at the
+    same bench (docs/performance.md, "The machine"): figures of two runs compare only beside
+    their probes and `_cpu_id`."""
     from threadpoolctl import threadpool_limits
 
     a = np.random.default_rng(0).random((512, 512), dtype=np.float32)
