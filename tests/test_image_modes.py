@@ -90,11 +90,10 @@ def test_a_picture_in_another_mode_is_read_as_its_8_bit_original(name, form, tmp
     offline = np.stack([prepare_image(load_image(f), emb.preprocess) for f in files])
     assert np.array_equal(offline, online)
     # And the model's vectors are its original's, through the real graph.
-    ids, present = emb.tokenizer([""] * len(images))
+    ids, _ = emb.tokenizer([""] * len(images))
     got, want = emb.run(online, ids)[0], emb.run(expected, ids)[0]
     cosine = np.sum(got * want, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
     assert cosine.min() > 0.999, (form, cosine.min())
-
 
 
 def test_junk_in_the_exif_block_leaves_the_picture_as_stored():
