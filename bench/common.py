@@ -46,23 +46,8 @@ def command_line() -> str:
     return " ".join(start + sys.argv[1:])
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-SIMD_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
-
-
-def _cpu_id() -> dict:
-    """Family, model, stepping and the vector extensions of the first CPU: the VM calls every
-    host's CPU "AMD EPYC", and the project's machine has run on Zen 3 (family 25) and on Zen 1
-    (family 23, which splits each 256-bit AVX2 operation in two) under that one name."""
+def _first_cpu() -> dict[str, str]:
+    """/proc/cpuinfo's fields of the first CPU, {} where there is none."""
     fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -71,9 +56,25 @@ def _cpu_id() -> dict:
             key, _, value = line.partition(":")
             fields[key.strip()] = value.strip()
     except OSError:
+        pass
+    return fields
+
+
+def _cpu_model(cpu: dict[str, str]) -> str:
+    return cpu.get("model name") or platform.processor() or platform.machine()
+
+
+SIMD_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
+
+
+def _cpu_id(cpu: dict[str, str]) -> dict:
+    """Family, model, stepping and the vector extensions of the first CPU: the VM calls every
+    host's CPU "AMD EPYC", and the project's machine has run on Zen 3 (family 25) and on Zen 1
+    (family 23, which splits each 256-bit AVX2 operation in two) under that one name."""
+    if not cpu:
         return {}
-    flags = set(fields.get("flags", "").split())
-    ident = {k: int(fields[k]) for k in ("cpu family", "model", "stepping") if fields.get(k, "").isdigit()}
+    flags = set(cpu.get("flags", "").split())
+    ident = {k: int(cpu[k]) for k in ("cpu family", "model", "stepping") if cpu.get(k, "").isdigit()}
     return {k.replace(" ", "_"): v for k, v in ident.items()} | {"simd": [f for f in SIMD_FLAGS if f in flags]}
 
 
@@ -99,9 +100,10 @@ def machine() -> dict:
 
     import clippings
 
+    cpu = _first_cpu()
     return {
-        "cpu_model": _cpu_model(),
-        "cpu_id": _cpu_id(),
+        "cpu_model": _cpu_model(cpu),
+        "cpu_id": _cpu_id(cpu),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
