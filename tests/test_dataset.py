@@ -114,6 +114,12 @@ def test_every_bad_line_is_reported(tmp_path):
     assert "records.jsonl:3:" not in msg
 
 
+def test_a_boolean_is_not_an_entity(tmp_path):
+    root = _write(tmp_path, [_rec("a"), _rec("b", entity=True)])
+    with pytest.raises(DatasetError, match=r"records\.jsonl:2: 'entity' must be a string or null"):
+        load_dataset(root)
+
+
 def test_missing_or_empty_records_file(tmp_path):
     with pytest.raises(DatasetError, match="no records.jsonl"):
         load_dataset(tmp_path)

@@ -103,6 +103,11 @@ def test_a_jsonl_file_is_a_feed_too(tmp_path):
     ({"id": "c-1", "text": "x", "block": ""}, "block"),
     ({"id": 7, "text": "x"}, "id"),
     ({"id": "c-1"}, "neither image nor text"),
+    # The dataset reader's own field rules (clippings/data/dataset.py): a number or false is not a
+    # caption, and true is not an entity's name.
+    ({"id": "c-1", "text": 0, "image_uri": "https://a/b.jpg"}, "'text' must be a string"),
+    ({"id": "c-1", "text": False, "image_uri": "https://a/b.jpg"}, "'text' must be a string"),
+    ({"id": "c-1", "text": "x", "entity": True}, "'entity' must be a string or null"),
 ])
 def test_bad_records_are_reported_with_their_line(tmp_path, record, message):
     feed = write_feed(tmp_path / "bad", {"id": "ok", "text": "fine"}, record)

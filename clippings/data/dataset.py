@@ -101,6 +101,35 @@ def read_jsonl(jsonl: Path, parse: Callable[[dict, int], R]) -> list[R]:
     return records
 
 
+def text_field(obj: dict) -> str:
+    """A record's `text`: a string; absent or null is no text."""
+    text = obj.get("text")
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise ValueError("'text' must be a string")
+    return text
+
+
+def optional_str(obj: dict, name: str) -> str | None:
+    """An `entity` or `split` label: a string (a number is read as its digits), or null."""
+    value = obj.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+        raise ValueError(f"'{name}' must be a string or null")
+    return None if value is None else str(value)
+
+
+def image_file(root: Path, image: str | None) -> Path | None:
+    """A record's `image` path, relative to its folder -> the file, checked to exist; None for
+    no image (null, or "" as "" is no text)."""
+    if not image:
+        return None
+    path = (root / image).resolve()
+    if not path.is_file():
+        raise ValueError(f"missing image file {image}")
+    return path
+
+
 def _parse_record(root: Path, obj: dict) -> Record:
     rid = obj.get("id")
     if not isinstance(rid, str) or not rid:
@@ -108,25 +137,15 @@ def _parse_record(root: Path, obj: dict) -> Record:
     split = obj.get("split")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
-    text = obj.get("text", "")
-    if text is None:
-        text = ""
-    if not isinstance(text, str):
-        raise ValueError("'text' must be a string")
-    entity = obj.get("entity")
-    if entity is not None and not isinstance(entity, (str, int)):
-        raise ValueError("'entity' must be a string or null")
+    text = text_field(obj)
+    entity = optional_str(obj, "entity")
     image = obj.get("image")
-    image_path = None
     if image is not None and not isinstance(image, str):
         raise ValueError("'image' must be a relative path or null")
-    if image:  # "" is no image, as "" is no text
-        image_path = (root / image).resolve()
-        if not image_path.is_file():
-            raise ValueError(f"missing image file {image}")
+    image_path = image_file(root, image)
     if image_path is None and not text:
         raise ValueError("record has neither image nor text")
-    return Record(rid, image_path, text, None if entity is None else str(entity), split)
+    return Record(rid, image_path, text, entity, split)
 
 
 def load_dataset(path: str | Path) -> Dataset:

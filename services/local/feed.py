@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from clippings.data.dataset import Record, read_jsonl
+from clippings.data.dataset import Record, image_file, optional_str, read_jsonl, text_field
 from clippings.errors import DatasetError
 from clippings.services.ops.logfmt import kv
 from clippings.services.schemas import IMAGE_URI_SCHEMES, RawClipping, validation_summary
@@ -62,25 +62,11 @@ def _image(root: Path, obj: dict) -> tuple[Path | None, str | None]:
         image, uri = None, uri or image
     if image is not None and uri is not None:
         raise ValueError("give 'image' (a file) or 'image_uri' (a reference), not both")
-    if image is None:
-        return None, uri
-    path = (root / image).resolve()
-    if not path.is_file():
-        raise ValueError(f"missing image file {image}")
-    return path, None
-
-
-def _optional_str(obj: dict, name: str) -> str | None:
-    value = obj.get(name)
-    if value is not None and not isinstance(value, (str, int)):
-        raise ValueError(f"'{name}' must be a string or null")
-    return None if value is None else str(value)
+    return image_file(root, image), uri
 
 
 def parse_record(root: Path, obj: dict) -> FeedRecord:
-    text = obj.get("text") or ""
-    if not isinstance(text, str):
-        raise ValueError("'text' must be a string")
+    text = text_field(obj)
     image, uri = _image(root, obj)
     raw = {k: obj[k] for k in RAW_FIELDS if obj.get(k) is not None}
     try:  # the event as replay will send it (an image stands in for the file's bytes)
@@ -89,8 +75,8 @@ def parse_record(root: Path, obj: dict) -> FeedRecord:
         raise ValueError(validation_summary(exc)) from None
     if image is None and uri is None and not text:
         raise ValueError("record has neither image nor text")
-    return FeedRecord(id=obj["id"], text=text, image=image, image_uri=uri, entity=_optional_str(obj, "entity"),
-                      split=_optional_str(obj, "split"), raw=raw)
+    return FeedRecord(id=obj["id"], text=text, image=image, image_uri=uri, entity=optional_str(obj, "entity"),
+                      split=optional_str(obj, "split"), raw=raw)
 
 
 def load_feed(path: str | Path) -> list[FeedRecord]:
