@@ -127,12 +127,12 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # -- inference sweep -------------------------------------------------------------------------------
 def inference_section(args, name: str) -> tuple[list[dict], dict]:
+    from clippings.data.dataset import record_image
     from clippings.runtime.onnx_model import OnnxEmbedder
-    from clippings.runtime.preprocess import load_image
 
     max_bs = max(args.batch_sizes)
     records = load_records(name, max_bs)
-    images = [load_image(r.image) if r.image else None for r in records]
+    images = [record_image(r) for r in records]
     texts = [r.text for r in records]
     providers = PROVIDERS[args.provider]
     probe = OnnxEmbedder(name, "fp32", providers=providers, intra_op_threads=1)

@@ -103,19 +103,18 @@ def export_model(
     """Checkpoint -> out_dir with the graphs and their manifest; out_dir is replaced only when
     every step passed."""
     # Heavy imports (torch, ONNX) when an export runs, not when the CLI lists its commands.
-    from clippings.data.dataset import load_dataset
+    from clippings.data.dataset import load_dataset, record_image
     from clippings.export.calibrate import UNTUNED_THRESHOLDS, Decision, calibrate, verification_data
     from clippings.export.convert import convert
     from clippings.models.factory import load_checkpoint
     from clippings.runtime.onnx_model import OnnxEmbedder
-    from clippings.runtime.preprocess import load_image
 
     model, cfg, ckpt = load_checkpoint(checkpoint)
     train_config = ckpt.get("train_config", {})
     records = load_dataset(verification_data(train_config, data_dir)).records
     if data_dir is None and train_config.get("val_split"):  # --labels: its val split, never train or test
         records = [r for r in records if r.split == train_config["val_split"]]
-    images = [load_image(r.image) if r.image else None for r in records]
+    images = [record_image(r) for r in records]
     texts = [r.text for r in records]
     untuned = Decision(cfg.image_weight, UNTUNED_THRESHOLDS)
     with _staged(out_dir) as staging:

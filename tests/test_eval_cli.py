@@ -17,6 +17,7 @@ from clippings.runtime.onnx_model import OnnxEmbedder, pool
 from clippings.evaluation.linking import labels_of, single_linkage
 from clippings.runtime.modality import pattern_codes
 from clippings.runtime.preprocess import load_image
+from dataset_copies import broken_copy
 
 
 def clippings(*args: str) -> subprocess.CompletedProcess:
@@ -92,3 +93,16 @@ def test_link_decision_at_the_manifest_threshold(tmp_path):
         linked = row.max() >= cut
         right.append(records[best].entity == records[qi].entity if linked else records[qi].entity not in known)
     assert c["decision_accuracy"] == pytest.approx(np.mean(right))
+
+
+@pytest.mark.parametrize("command", ["eval", "calibrate"])
+def test_a_corrupt_image_is_reported_with_its_file_and_line(news_dedup, tmp_path, command):
+    bad = tmp_path / "bad"
+    line, name = broken_copy(news_dedup, bad, "val")
+    args = {"eval": ["eval", str(bad), "--model", "news"],
+            "calibrate": ["calibrate", "news", "--data", str(bad), "--out", str(tmp_path / "m")]}[command]
+    proc = clippings(*args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"{bad / 'records.jsonl'}:{line}" in proc.stderr and name in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "m").exists()

@@ -14,6 +14,7 @@ from clippings.data.dataset import load_dataset
 from clippings.data.synth.generate import generate
 from clippings.errors import DatasetError
 from clippings.training.inputs import infer_preset
+from dataset_copies import broken_copy
 
 
 def clippings(*args: str) -> subprocess.CompletedProcess:
@@ -159,3 +160,12 @@ def test_a_reprint_of_a_grey_photo_stays_one_grey_channel():
     torch.manual_seed(0)
     x = torch.rand(8, 1, 32, 32)
     assert augment(x, photos=True).shape == x.shape
+
+
+def test_export_names_a_corrupt_image_of_its_data(run_without_val, sets, tmp_path):
+    bad = tmp_path / "bad"
+    line, name = broken_copy(sets / "news-dedup", bad, "val")
+    proc = clippings("export", str(run_without_val[0]), "--out", str(tmp_path / "m"), "--data", str(bad))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"{bad / 'records.jsonl'}:{line}" in proc.stderr and name in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "m").exists()

@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from clippings.data.dataset import Record
-from clippings.errors import DatasetError
-from clippings.runtime.preprocess import PreprocessConfig, Tokenizer, load_image, prepare_image, stack_images
+from clippings.data.dataset import Record, record_image
+from clippings.runtime.preprocess import PreprocessConfig, Tokenizer, prepare_image, stack_images
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,8 @@ def _through(trunk: Trunk, pixels: np.ndarray, present: np.ndarray, batch: int =
 
 
 def _prepared(r: Record, cfg: PreprocessConfig) -> np.ndarray | None:
-    if r.image is None:
-        return None
-    try:
-        return prepare_image(load_image(r.image), cfg)
-    except Exception as exc:  # noqa: BLE001 (Pillow raises many types on bad files)
-        raise DatasetError(f"{r.origin or r.id}: image {r.image} cannot be read: "
-                           f"{type(exc).__name__}: {exc}") from None
+    image = record_image(r)
+    return None if image is None else prepare_image(image, cfg)
 
 
 Trunk = Callable[[np.ndarray], np.ndarray]  # pixels (n, C, H, W) -> features (n, ...), e.g. TrunkRunner

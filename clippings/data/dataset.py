@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, TypeVar
 
+from PIL import Image
+
 from clippings.errors import ConfigError, DatasetError
+from clippings.runtime.preprocess import load_image
 
 SPLITS = ("train", "corpus", "query", "val", "test")
 
@@ -129,6 +132,19 @@ def image_file(root: Path, image: str | None) -> Path | None:
         raise ValueError(f"missing image file {image}")
     return path
 
+
+
+def record_image(r: Record) -> Image.Image | None:
+    """r's image decoded, or None when it has none. A file Pillow cannot decode (cut short,
+    not an image) is a DatasetError naming r's line, as a bad line of records.jsonl is; the
+    file was only checked to exist when the set was loaded."""
+    if r.image is None:
+        return None
+    try:
+        return load_image(r.image)
+    except Exception as exc:  # noqa: BLE001 (Pillow raises many types on bad files)
+        raise DatasetError(f"{r.origin or r.id}: image {r.image} cannot be read: "
+                           f"{type(exc).__name__}: {exc}") from None
 
 def _parse_record(root: Path, obj: dict) -> Record:
     rid = obj.get("id")

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from clippings.evaluation.baselines import STRING_METHODS
-from clippings.data.dataset import Dataset, Record
+from clippings.data.dataset import Dataset, Record, record_image
 from clippings.runtime.manifest import Manifest
 from clippings.runtime.modality import pattern_codes
 from clippings.runtime.onnx_model import OnnxEmbedder, pool, served_vectors
@@ -26,14 +26,13 @@ from clippings.evaluation.partial import missing_modality
 from clippings.evaluation.probability import candidate_pairs, curve_scores
 from clippings.runtime.probability import reference_cuts
 from clippings.evaluation.scoring import WEIGHT_GRID, dedup_scores, link_decision_accuracy, link_scores
-from clippings.runtime.preprocess import load_image
 
 log = logging.getLogger(__name__)
 
 
 def towers(emb: OnnxEmbedder, records: Sequence[Record]):
     """-> image_emb, text_emb, image_present, text_present of records, images read from disk."""
-    images = [load_image(r.image) if r.image else None for r in records]
+    images = [record_image(r) for r in records]
     return emb.embed_towers(images, [r.text for r in records])
 
 
