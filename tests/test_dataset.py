@@ -53,6 +53,26 @@ def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
     assert [r.id for r in load_dataset(root).records] == ["c-1", "q-1"]
 
 
+
+def test_a_line_that_is_not_utf8_names_its_line(tmp_path):
+    """A Latin-1 byte (an export from an old tool) is a bad line like broken JSON, not a
+    UnicodeDecodeError from deep inside the reader."""
+    root = _write(tmp_path, [_rec("a"), _rec("b")])
+    good = (root / "records.jsonl").read_bytes()
+    (root / "records.jsonl").write_bytes(good + b'{"id": "c", "text": "Caf\xe9 du Nord", "split": "corpus"}\n')
+    with pytest.raises(DatasetError) as err:
+        load_dataset(root)
+    assert "records.jsonl:3: not UTF-8" in str(err.value) and "1 bad record(s)" in str(err.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_utf16_or_utf32_file_says_so(tmp_path, encoding):
+    root = _write(tmp_path, [_rec("a")])
+    text = (root / "records.jsonl").read_text(encoding="utf-8")
+    (root / "records.jsonl").write_bytes(text.encode(encoding))  # with its byte-order mark, as Notepad saves it
+    with pytest.raises(DatasetError, match=f"records\\.jsonl is {encoding.upper()} text.*UTF-8"):
+        load_dataset(root)
+
 def test_dedup_and_train_tasks(tmp_path):
     dedup = load_dataset(_write(tmp_path / "d", [_rec("a", "val"), _rec("b", "test")]))
     assert dedup.task == "dedup"

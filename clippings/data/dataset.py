@@ -9,6 +9,7 @@ are for training only. Every bad line is reported with its number; none is skipp
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import shutil
@@ -63,7 +64,26 @@ class Dataset:
 MAX_PROBLEMS_SHOWN = 50
 
 
+# Longest first: UTF-32's little-endian mark begins with UTF-16's.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def _check_utf8(jsonl: Path) -> None:
+    """A UTF-16 or UTF-32 file (Windows editors save those) would fail on every line; say it once."""
+    with jsonl.open("rb") as fh:
+        head = fh.read(4)
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            raise DatasetError(f"{jsonl} is {name} text (its byte-order mark says so); "
+                               f"JSON lines must be UTF-8: save it again as UTF-8")
+
+
 def _decode(line: str) -> dict:
+    # Bytes that are not UTF-8 arrive as lone surrogates (surrogateescape), kept to be named here.
+    bad = next((c for c in line if "\udc80" <= c <= "\udcff"), None)
+    if bad is not None:
+        raise ValueError(f"not UTF-8 text (byte 0x{ord(bad) - 0xDC00:02x}); save the file as UTF-8")
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
@@ -80,7 +100,9 @@ def read_jsonl(jsonl: Path, parse: Callable[[dict, int], R]) -> list[R]:
     records: list[R] = []
     problems: list[str] = []
     first_line: dict[str, int] = {}
-    with jsonl.open(encoding="utf-8-sig") as fh:  # a byte-order mark (Windows tools write one) is no JSON
+    _check_utf8(jsonl)
+    # A UTF-8 byte-order mark (Windows tools write one) is no JSON; other bad bytes are named by line.
+    with jsonl.open(encoding="utf-8-sig", errors="surrogateescape") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
