@@ -4,9 +4,10 @@ corrected, splits by a stable hash of the entity."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
-from review_fixtures import (apply, link, png, raw, review_app, review_database_url, review_engine,  # noqa: F401
+from review_fixtures import (ADMIN_URL, _url, apply, link, png, raw, review_app, review_database_url, review_engine,  # noqa: F401
                              review_settings, reviewer)
 
 from clippings.cli import main
@@ -79,6 +80,36 @@ def test_nothing_reviewed_is_a_clear_error(review_engine, review_database_url, t
     assert main(["labels", "export", "--out", str(tmp_path / "y"), "--database-url", review_database_url]) == 2
     assert "review some decisions first" in capsys.readouterr().err
 
+
+
+@pytest.fixture
+def unmigrated_database_url():
+    """A database the review page never ran on: no tables at all."""
+    import psycopg
+
+    name = f"review_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _url(name)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_database_the_review_page_never_ran_on_is_a_clear_error(unmigrated_database_url, tmp_path, capsys):
+    """A new user's first `labels export`, before `clippings review` made the tables: one line
+    that says what to run, not a traceback about a missing relation; no output folder."""
+    assert main(["labels", "export", "--out", str(tmp_path / "y"), "--database-url", unmigrated_database_url]) == 2
+    err = capsys.readouterr().err
+    assert "no review tables" in err and "clippings review" in err and "Traceback" not in err
+    assert not (tmp_path / "y").exists()
+
+
+def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path, capsys):
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
+    assert main(["labels", "export", "--out", str(tmp_path / "y"), "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the review database" in err and "Traceback" not in err
 
 def test_migrate_command(review_database_url, capsys):
     assert main(["review", "migrate", "--database-url", review_database_url]) == 0

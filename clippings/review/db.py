@@ -46,6 +46,10 @@ def migrate(url: str, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema's Alembic revision; None where the review page's tables were never made."""
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines list plugins and steps
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:

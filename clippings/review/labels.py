@@ -98,14 +98,21 @@ def _records(conn: Connection, out: Path, label: dict[str, str], roots: list[Pat
 def export_labels(database_url: str, out: Path, image_roots: list[Path] | None = None,
                   overwrite: bool = False) -> dict:
     """Write the dataset -> the summary also written to labels.json."""
-    from clippings.review.db import make_engine
+    from sqlalchemy.exc import OperationalError
+
+    from clippings.review.db import DatabaseError, current_revision, make_engine
 
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
+            if current_revision(engine) is None:
+                raise NoReviewedClippings(f"no review tables in the database {engine.url.database!r}: the review "
+                                          "page (`clippings review`) makes them; nothing has been reviewed there")
             label, n_corrections = corrected_entities(conn)
             prepare_output_dir(out, OUTPUTS, overwrite)
             records, skipped = _records(conn, out, label, image_roots or [])
+    except OperationalError as exc:  # the message names host and database, never the password
+        raise DatabaseError(f"cannot reach the review database: {exc.orig}") from None
     finally:
         engine.dispose()
     if not records:
