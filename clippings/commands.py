@@ -28,7 +28,8 @@ def build_parser(areas: Iterable[ModuleType], description: str, prog: str = "cli
 
 
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
-    """Parse, set up logging, run the command; a ClippingsError is one line on stderr and exit code 2."""
+    """Parse, set up logging, run the command; a ClippingsError, or an OSError on a path, is one line
+    on stderr and exit code 2."""
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -39,6 +40,13 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
         return int(args.func(args) or 0)
     except ClippingsError as exc:
         print(f"clippings {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A path the user gave that cannot be made or read (a folder inside a file, no
+        # permission, a full disk) is bad input, not a bug; -v keeps the traceback for one.
+        if exc.filename is None or args.verbose:
+            raise
+        print(f"clippings {args.command}: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
