@@ -137,13 +137,15 @@ def test_batching_does_not_change_the_outcome():
     assert one_by_one.clip_entity == all_at_once.clip_entity and one_by_one.parent == all_at_once.parent
 
 
-def test_bridge_merges_into_the_older_entity():
+@pytest.mark.parametrize("search, k", [("range", 32), ("knn", 2)])
+def test_bridge_merges_into_the_older_entity(search, k):
+    """knn with k = 2: the bridge's two neighbours are both its candidates, so both entities join."""
     a = np.zeros(DIM, np.float32); a[0] = 1
     c = np.zeros(DIM, np.float32); c[1] = 1
     b = (a + c) / np.linalg.norm(a + c)  # cos(a, b) = cos(b, c) = 0.707, cos(a, c) = 0
     vectors = np.stack([a, c, b])
     state = new_state()
-    out = run(state, items_of(vectors, np.array([0, 1, 2])), iter(lambda: 1, None), rule(0.7))
+    out = run(state, items_of(vectors, np.array([0, 1, 2])), iter(lambda: 1, None), rule(0.7, search, k))
     assert [o.created for o in out] == ["e-c0", "e-c1", None]
     bridge = out[2].fresh
     assert bridge.is_duplicate and bridge.entity_id == "e-c0" and bridge.merged_entities == ["e-c1"]
@@ -179,6 +181,27 @@ def test_a_repeated_clipping_is_re_emitted_not_added():
     assert LinkEvent.model_validate_json(link_bytes(lost[0])).entity_id == first[2].fresh.entity_id
     assert len(state.blocks["b"]) == 6
 
+
+
+def test_a_clipping_twice_in_one_batch_is_decided_once():
+    """A producer's retry can put one record twice into one batch, before anything is recorded:
+    the second copy is re-emitted with the first's decision, never matched to itself."""
+    vectors = clustered(4)[:3]
+    items = items_of(vectors, np.arange(3))
+    state = new_state()
+    out = run(state, [items[0], items[1], items[0]], iter(lambda: 3, None), rule())
+    assert out[2].fresh is None and link_bytes(out[2]) == link_bytes(out[0])
+    assert out[0].fresh.matched_id != "c0" and len(state.blocks["b"]) == 2
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_near_miss_is_named_whether_or_not_it_came_in_the_same_batch(batch):
+    a = np.zeros(DIM, np.float32); a[0] = 1
+    b = np.zeros(DIM, np.float32); b[0], b[1] = 0.85, np.sqrt(1 - 0.85**2)  # cos(a, b) = 0.85
+    wide = DecisionRule(threshold=0.9, search="range", knn_k=32, neighbours_in_event=3, model_version="v1", near=0.1)
+    out = run(new_state(), items_of(np.stack([a, b]), np.array([0, 1])), iter(lambda: batch, None), wide)
+    assert not out[1].fresh.is_duplicate
+    assert [(n.id, round(n.similarity, 4)) for n in out[1].fresh.neighbours] == [("c0", 0.85)]
 
 def test_recorded_decision_of_another_partition_is_only_re_emitted():
     vectors = clustered(6)[:3]
