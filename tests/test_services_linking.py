@@ -273,6 +273,29 @@ def test_entities_union_find_merges_into_the_given_root_and_lists_what_moved():
     assert ents.union("x", "y") == "x" and ents.find("y") == "x" and ents.find("z") == "z" and len(ents) == 3
 
 
+
+def test_a_cannot_link_moves_with_a_merge_and_holds_in_either_order():
+    """A reviewer kept a apart from f; a decision then merged a into the older i: i is apart
+    from f now, whichever of the two a later clipping finds more similar."""
+    from clippings.services.linker.partition import Entities
+
+    ents = Entities()
+    for seq, e in enumerate("iaf"):
+        ents.add(e, seq)
+    ents.separate("a", "f")
+    ents.merge("i", "a")
+    assert ents.compatible(["f", "i"]) == ["f"] and ents.compatible(["i", "f"]) == ["i"]
+
+
+def test_a_root_joins_only_if_apart_from_none_chosen_before_it():
+    from clippings.services.linker.partition import Entities
+
+    ents = Entities()
+    for seq, e in enumerate("xyz"):
+        ents.add(e, seq)
+    ents.separate("y", "z")  # z is apart from the second choice, not the first
+    assert ents.compatible(["x", "y", "z"]) == ["x", "y"] and ents.compatible(["z", "x", "y"]) == ["z", "x"]
+
 def test_recovery_replays_up_to_the_committed_offset(tmp_path):
     from confluent_kafka import OFFSET_BEGINNING
 
