@@ -79,7 +79,8 @@ def prepare_within(lim: ImageLimits, raws: list[RawClipping], workers: int = 1, 
 
 
 class ImageHandler(http.server.BaseHTTPRequestHandler):
-    """/ok.png, /big.bin, /missing (404), /error (500), /redirect (302 to /ok.png), /slow (a byte a second)."""
+    """/ok.png, /big.bin, /unsized.bin (no Content-Length), /missing (404), /error (500), /redirect (302
+    to /ok.png), /slow (a byte a second)."""
 
     def log_message(self, *args):
         pass
@@ -99,6 +100,10 @@ class ImageHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(bodies[self.path])))
             self.end_headers()
             self.wfile.write(bodies[self.path])
+        elif self.path == "/unsized.bin":  # no Content-Length: the body ends when the connection does
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"\0" * 300_000)
         else:
             self.send_error(500 if self.path == "/error" else 404)
 
@@ -173,12 +178,19 @@ def test_file_reference_outside_the_roots_is_refused(tmp_path):
     assert reason_of(raw, limits(None)) == "image_fetch_failed"  # no roots: file:// off
     escape = RawClipping(id="b", image_uri=(tmp_path / "sub" / ".." / ".." / "x.png").as_uri())
     assert reason_of(escape, limits(tmp_path / "sub")) == "image_fetch_failed"
+    # file://host/path names another machine's file (a share): not read from this one's disk.
+    remote = rejection(RawClipping(id="c", image_uri=f"file://scans.example{tmp_path / 'x.png'}"), limits(tmp_path))
+    assert (remote.reason, remote.detail) == ("image_fetch_failed", "file:// references name no host")
+    local = RawClipping(id="d", image_uri=f"file://localhost{tmp_path / 'x.png'}")
+    assert image_bytes(local, limits(tmp_path)) == png_bytes()
 
 
 def test_http_reference(http_root):
     assert image_bytes(RawClipping(id="a", image_uri=f"{http_root}/ok.png"), limits(**LOCAL)) == png_bytes()
     assert reason_of(RawClipping(id="b", image_uri=f"{http_root}/missing.png"), limits(**LOCAL)) == "image_fetch_failed"
     assert reason_of(RawClipping(id="c", image_uri=f"{http_root}/big.bin"), limits(**LOCAL)) == "image_too_large"
+    # A server that does not say the size: the read itself stops one byte past the cap.
+    assert reason_of(RawClipping(id="e", image_uri=f"{http_root}/unsized.bin"), limits(**LOCAL)) == "image_too_large"
     off = limits(**(LOCAL | dict(http_allowed=False)))
     assert reason_of(RawClipping(id="d", image_uri=f"{http_root}/ok.png"), off) == "image_fetch_failed"
 
@@ -191,6 +203,9 @@ def test_checksum_mismatch_is_a_failed_fetch(tmp_path):
 
 def test_inline_over_the_limit():
     assert reason_of(RawClipping(id="a", image=png_bytes()), limits(inline_max_bytes=50)) == "image_too_large"
+    n = len(png_bytes())
+    assert image_bytes(RawClipping(id="b", image=png_bytes()), limits(inline_max_bytes=n)) == png_bytes()
+    assert reason_of(RawClipping(id="c", image=png_bytes()), limits(inline_max_bytes=n - 1)) == "image_too_large"
 
 
 def test_undecodable_and_truncated_images():
@@ -259,6 +274,7 @@ def test_loopback_is_refused_after_dns_unless_private_addresses_are_opted_in(htt
     ("127.0.0.1", True, False), ("::1", True, False), ("10.1.2.3", True, False), ("172.16.0.9", True, False),
     ("192.168.1.1", True, False), ("fd00::1", True, False), ("100.64.0.1", True, True),  # carrier NAT
     ("::ffff:127.0.0.1", True, False), ("::ffff:10.0.0.1", True, False),  # IPv4 in IPv6 clothing
+    ("::ffff:169.254.169.254", True, True), ("::ffff:93.184.216.34", False, False),
     ("169.254.169.254", True, True), ("fe80::1", True, True),  # link-local: cloud metadata, never
     ("224.0.0.1", True, True), ("ff02::1", True, True), ("0.0.0.0", True, True), ("::", True, True),
 ])
@@ -352,3 +368,17 @@ def test_the_batch_deadline_rejects_what_is_still_outstanding(http_root):
     assert (slow.reason, slow.detail) == (queued.reason, queued.detail) == ("image_fetch_failed", FETCH_FAILED)
     assert inline.shape == (3, 32, 48)  # queued ahead of the fetches: never starved by them
     assert prepare_within(lim, [RawClipping(id="next", image_uri=f"{http_root}/ok.png")])[0].shape == (3, 32, 48)
+
+
+def test_inline_images_go_ahead_of_a_slow_fetch_listed_before_them(http_root):
+    """Large inline images take longer to decode than the batch deadline leaves after a slow
+    fetch: queued behind it they would be rejected as late."""
+    big = io.BytesIO()
+    Image.effect_noise((2500, 2500), 60).convert("RGB").save(big, format="PNG")
+    lim = limits(**(LOCAL | dict(fetch_timeout_s=600.0, batch_timeout_s=3.0, max_pixels=10_000_000,
+                                 inline_max_bytes=20_000_000)))
+    raws = [RawClipping(id="slow", image_uri=f"{http_root}/slow")] + [
+        RawClipping(id=f"inline-{i}", image=big.getvalue()) for i in range(4)]
+    slow, *inline = prepare_within(lim, raws, workers=1, wait_s=60)
+    assert slow.reason == "image_fetch_failed"
+    assert [getattr(x, "shape", x) for x in inline] == [(3, 32, 48)] * 4
