@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from clippings.services.schemas import (
     DLQ_HEADER,
     DLQ_REASONS,
+    Correction,
     DlqRecord,
     EmbeddedClipping,
     KafkaPosition,
@@ -45,6 +46,9 @@ def test_raw_reference_and_claim_check_fields():
     ({"text": "no id"}, "id"),
     ({"id": "", "text": "x"}, "id"),
     ({"id": "c", "image": "not base64!"}, "image"),
+    ({"id": "c", "image": "aGVs$bG8="}, "image"),  # "hello" with one stray character: not skipped over
+    ({"id": "c", "image": "-_-_"}, "image"),  # the URL-safe alphabet is not the standard one
+    ({"id": "c", "text": "x", "block": ""}, "block"),
     ({"id": "c", "image_uri": "ftp://host/x.png"}, "record"),
     ({"id": "c", "image": "aGVsbG8=", "image_uri": "file:///x.png"}, "record"),
     ({"id": "c", "text": "x", "schema_version": 2}, "schema_version"),
@@ -64,6 +68,8 @@ def test_raw_ignores_unknown_fields_for_forward_compatibility():
 def test_empty_clipping_is_valid_schema_but_has_nothing_to_embed():
     raw = RawClipping(id="c", text="   ")
     assert not raw.has_image and not raw.has_text
+    empty_inline = RawClipping.model_validate_json('{"id": "c", "image": ""}')  # zero bytes: no image
+    assert empty_inline.image == b"" and not empty_inline.has_image
 
 
 def test_embedded_vector_round_trip_is_exact_and_zero_copy():
@@ -77,9 +83,10 @@ def test_embedded_vector_round_trip_is_exact_and_zero_copy():
     assert not arr.flags.owndata  # a view on the decoded bytes
 
 
-def test_embedded_rejects_a_vector_of_the_wrong_length():
+@pytest.mark.parametrize("n_bytes", [12, 36])
+def test_embedded_rejects_a_vector_of_the_wrong_length(n_bytes):
     with pytest.raises(ValidationError, match="dim 8 needs 32"):
-        EmbeddedClipping(id="c", block="b", model="m", model_version="v", dim=8, vector=b"\0" * 12,
+        EmbeddedClipping(id="c", block="b", model="m", model_version="v", dim=8, vector=b"\0" * n_bytes,
                          has_image=False, has_text=True, origin=POS, raw_ts_ms=1, embedded_ts_ms=2)
 
 
@@ -100,6 +107,8 @@ def test_dlq_record_rides_in_one_header():
         DlqRecord.from_headers([("trace", b"x")])
     with pytest.raises(ValidationError):
         DlqRecord(stage="embedder", reason="no_such_reason", detail="", origin=POS, failed_ts_ms=5, service="s")
+    with pytest.raises(ValidationError):  # one header: the detail is bounded
+        DlqRecord(stage="embedder", reason="schema", detail="x" * 2001, origin=POS, failed_ts_ms=5, service="s")
     assert {"schema", "empty", "image_too_large", "image_undecodable", "decompression_bomb",
             "image_fetch_failed", "vector_invalid", "model_mismatch", "correction_refused"} == set(DLQ_REASONS)
 
@@ -163,7 +172,8 @@ def test_consumers_refuse_an_unknown_schema_version(cls, doc):
     "\u0085\u009b\u2028\u2029",  # C1 controls, line and paragraph separators
     "\u00ad\u2060\u180e\u200c\u200d",  # soft hyphen, word joiner, Mongolian vowel separator, ZWNJ, ZWJ
     " \t\n\u3000\u200b \x00",  # mixed with ordinary and ideographic spaces
-], ids=["zwsp", "bom", "c0", "bidi", "c1-separators", "joiners", "mixed"])
+    "\u3164\u115f\uffa0\ufe0f\u034f\u180b",  # Hangul fillers, selectors: letters and marks that show nothing
+], ids=["zwsp", "bom", "c0", "bidi", "c1-separators", "joiners", "mixed", "fillers-selectors"])
 def test_a_caption_of_invisible_characters_has_no_text(text):
     raw = RawClipping(id="c", text=text)
     assert not raw.has_text and not raw.has_image
@@ -184,3 +194,16 @@ def test_fields_copied_into_outgoing_events_are_bounded(field, limit):
     EmbeddedClipping.model_validate(doc | {field: "s" * limit})
     with pytest.raises(ValidationError):
         EmbeddedClipping.model_validate(doc | {field: "s" * (limit + 1)})
+
+
+@pytest.mark.parametrize("doc, refused", [
+    ({"action": "merge"}, "a merge needs target_id"),
+    ({"action": "confirm", "target_id": "c-2"}, "a confirm takes no target_id"),
+    ({"action": "reject", "target_id": "c-1"}, "another clipping"),
+    ({"action": "reject", "note": "n" * 2001}, "note"),
+])
+def test_a_correction_that_cannot_mean_anything_is_refused(doc, refused):
+    base = {"id": "k-1", "block": "b", "clipping_id": "c-1", "reviewer": "ann", "at_ms": 1}
+    Correction.model_validate(base | {"action": "reject", "target_id": "c-2"})
+    with pytest.raises(ValidationError, match=refused):
+        Correction.model_validate(base | doc)
