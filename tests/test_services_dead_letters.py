@@ -55,6 +55,7 @@ def assert_cut_right(rec: DlqRecord, m, original: bytes) -> None:
 HOSTILE_ORIGINALS = {  # name -> value, key, headers, and the parts its dead letter must cut
     "near-limit": (b"\xff" * 999_700, b"near-limit", [("trace", b"1")], {"value"}),
     "huge-id": (json.dumps({"id": "x" * 900_000}).encode(), b"huge-id", [], {"clipping_id"}),
+    "id-one-over": (json.dumps({"id": "y" * 513}).encode(), b"id-one-over", [], {"clipping_id"}),
     "huge-key": (b"not json", b"k" * 900_000, [], {"key"}),
     "huge-headers": (b"not json", b"huge-headers", [("h", b"y" * 500_000)], {"headers"}),
     "ten-mb": (json.dumps({"schema_version": 2, "id": "v2", "text": "t" * 10 * MB}).encode(), b"ten-mb", [], {"value"}),
@@ -66,8 +67,9 @@ def test_a_dead_letter_always_fits_in_one_message(kafka_bootstrap, topics, topic
     originals = topic_reader(topics.raw, lambda recs: len(recs) >= len(HOSTILE_ORIGINALS), 60)
     dlq = DeadLetters(topics.dlq, "embedder", "test", ServiceMetrics("embedder"))
     outbox = Outbox(make_producer(ClientSettings(kafka_bootstrap_servers=kafka_bootstrap)))  # default limits
+    detail = "a reason longer than the DLQ header keeps; " * 100  # 4,300 characters: cut, not refused
     for msg in originals:
-        dlq.send(outbox, msg, "schema", "too large to keep whole", peek_id(msg.value()))
+        dlq.send(outbox, msg, "schema", detail, peek_id(msg.value()))
     outbox.wait()
 
     by_offset = {(m.partition(), m.offset()): m for m in originals}
@@ -82,8 +84,11 @@ def test_a_dead_letter_always_fits_in_one_message(kafka_bootstrap, topics, topic
         assert m.key() == (None if "key" in rec.truncated else original.key())
         kept = [h for h in m.headers() if h[0] != "clippings.dlq"]
         assert kept == ([] if "headers" in rec.truncated else list(original.headers() or []))
+        assert rec.detail == detail[:2000]
         if name == "huge-id":
             assert rec.clipping_id == "x" * 512
+        if name == "id-one-over":
+            assert rec.clipping_id == "y" * 512
 
 
 class BrokerRefusesOver:
