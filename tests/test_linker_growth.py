@@ -13,7 +13,7 @@ import pytest
 
 from clippings.services.linker.decide import DecisionRule, Item, decide_batch
 from clippings.services.linker.growth import (
-    GrowthPolicy, ListCopy, approximate_params, build_ivf, link_recall, nlist_for,
+    GrowthPolicy, ListCopy, approximate_params, build_ivf, link_recall, nlist_for, regrowth_due,
 )
 from clippings.services.linker.index import BlockIndex
 from clippings.services.linker.partition import PartitionState
@@ -200,6 +200,33 @@ def test_link_recall_counts_the_exact_pairs_an_index_returns_and_nprobe_rises_to
     assert grown.link_recall >= 0.99 and grown.nprobe > 1
     assert link_recall(grown.index, x, queries, 0.5) == pytest.approx(grown.link_recall, abs=0.05)
 
+
+
+def test_link_recall_is_the_share_of_exact_pairs_found_not_counting_a_query_with_itself():
+    """An index holding every other vector (ids = rows): of each query's exact pairs at the cut,
+    the ones to held rows are found. Counted by hand, a query paired with itself left out."""
+    x = clustered(400, seed=4, per_entity=4)
+    queries = np.arange(0, 400, 3)
+    held = np.arange(0, 400, 2)
+    half = faiss.IndexIDMap(faiss.IndexFlatIP(DIM))
+    half.add_with_ids(x[held], held.astype(np.int64))
+    sims = x[queries] @ x.T
+    pairs = [(q, j) for r, q in enumerate(queries) for j in np.flatnonzero(sims[r] >= np.float32(CUT)) if j != q]
+    expected = np.mean([j % 2 == 0 for _, j in pairs])
+    assert 0.3 < expected < 0.7
+    assert link_recall(half, x, queries, CUT) == pytest.approx(expected, abs=1e-12)
+    # No pair at the cut at all: nothing to miss.
+    assert link_recall(half, x, queries, 0.9999) == 1.0
+
+
+def test_nprobe_stops_at_every_list_when_the_target_cannot_be_met():
+    grown = build_ivf(clustered(5000, seed=5), GrowthPolicy(grow_at=1, threshold=0.5, recall_target=1.01, nprobe=3))
+    assert grown.nprobe == grown.nlist == nlist_for(5000)
+
+
+def test_an_ivf_index_is_due_for_rebuilding_exactly_when_it_would_get_twice_the_lists():
+    assert nlist_for(779) == 19 and nlist_for(780) == 20
+    assert not regrowth_due(779, 10) and regrowth_due(780, 10)
 
 @pytest.mark.integration
 def test_the_linker_grows_its_blocks_online_and_exports_the_recall(run_service, kafka_bootstrap, topics,
