@@ -78,6 +78,56 @@ def test_a_write_that_timed_out_is_retried_whole(redis_prefix, tmp_path):
         own.stop()
 
 
+
+def test_redis_gone_for_longer_than_the_timeout_is_given_up_on():
+    """Counted from the first failure, not from each retry: the linker exits (Kubernetes
+    restarts it) instead of retrying for ever."""
+    from clippings.services.errors import StateStoreUnavailable
+
+    import threading
+
+    store = RedisState(redis_client(f"redis://127.0.0.1:{free_port()}/0", socket_timeout_s=0.2), "gone", timeout_s=1.5)
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            store.decisions(["c"])
+        except BaseException as exc:  # noqa: BLE001 (handed to the test's thread)
+            raised.append(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(15)  # a bounded wait: a store that never gives up fails here, not by hanging the suite
+    assert not worker.is_alive(), "still retrying 15 s after Redis went away (timeout_s 1.5)"
+    assert isinstance(raised[0], StateStoreUnavailable) and "unreachable for 2s" in str(raised[0])
+
+
+def test_a_reject_is_recorded_as_the_linker_applied_it(redis_url, redis_prefix):
+    """The clipping leaves its entity's members for a new entity, which is its own canonical."""
+    from clippings.services.linker.correct import apply_correction
+    from clippings.services.schemas import Correction
+
+    rule = DecisionRule(threshold=0.5, search="range", knn_k=8, neighbours_in_event=3, model_version="v1")
+    state = PartitionState(TOPIC, 0, DIM, "Flat", "v1")
+    vectors = np.eye(DIM, dtype=np.float32)[[0, 0]]  # two copies: one entity
+    items = []
+    for i, v in enumerate(vectors):
+        ev = EmbeddedClipping(id=f"r{i}", block="b", model="m", model_version="v1", dim=DIM,
+                              vector=EmbeddedClipping.pack(v), has_image=False, has_text=True,
+                              origin=KafkaPosition(topic="raw", partition=0, offset=i), raw_ts_ms=1, embedded_ts_ms=2)
+        items.append(Item(KafkaPosition(topic=TOPIC, partition=0, offset=i), ev, ev.array()))
+    store = RedisState(redis_client(redis_url), redis_prefix)
+    store.record(decide_batch(state, items, {}, rule, now_ms=3), {0: 2})
+    assert store.members("e-r0") == {"r0", "r1"}
+    c = Correction(id="k1", action="reject", block="b", clipping_id="r1", reviewer="ann", at_ms=5)
+    here = KafkaPosition(topic="clippings.corrections", partition=0, offset=0)
+    applied = apply_correction(state, c, 2, rule, here, now_ms=9)
+    store.record_correction(applied, 0, 2, here, None)
+    new = applied.created
+    assert store.current_entities(["r0", "r1"]) == {"r0": "e-r0", "r1": new}
+    assert store.members("e-r0") == {"r0"} and store.members(new) == {"r1"}
+    assert store.client.hget(store.key("canonical"), new).decode() == new
+
 def test_the_watermark_only_rises_and_each_write_reports_what_it_held(redis_url, redis_prefix):
     store = RedisState(redis_client(redis_url), redis_prefix)
     assert store.record([], {0: 40, 1: 7}) == {0: 0, 1: 0}
