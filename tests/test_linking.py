@@ -8,7 +8,8 @@ from clippings.data.dataset import Dataset, Record
 from clippings.runtime.onnx_model import OnnxEmbedder, l2_normalize, pool
 from clippings.evaluation.evaluate import dedup_report, evaluate_dedup, evaluate_link
 from clippings.evaluation.linking import (
-    cluster_dense, grid_search, link_errors, single_linkage, top1, tune_dedup_threshold, tune_link_threshold,
+    cluster_dense, grid_search, labels_of, link_errors, single_linkage, top1, tune_dedup_threshold,
+    tune_link_threshold,
 )
 
 
@@ -87,6 +88,23 @@ def test_string_baselines_find_no_likeness_in_missing_text():
         assert sim[0, 3] == 0.0 and sim[0, 1] == 0.0 and sim[0, 2] == 0.0
         assert sim[2, 2] == 1.0
 
+
+
+def test_string_baselines_compare_ocr_variants_as_one_text():
+    """Full-width Latin and half-width kana (common OCR variants) and runs of spaces fold to
+    one form on both sides before comparing."""
+    for a, b in (("ＡＢＣ Ｍｉｌｌ", "ABC  Mill"), ("ｶﾌﾞｼｷｶﾞｲｼｬ", "カブシキガイシャ")):
+        for fn in (levenshtein_similarity, jaccard_similarity):
+            assert fn([a], [b])[0, 0] == 1.0 and fn([b], [a])[0, 0] == 1.0, (fn.__name__, a)
+
+
+def test_clippings_without_an_entity_are_each_their_own():
+    assert list(labels_of(["a", None, None, "a", "b"])) == [0, 1, 2, 0, 3]
+
+
+def test_string_clusters_join_a_pair_exactly_at_the_cut():
+    sim = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.2], [0.2, 0.2, 1.0]], np.float32)
+    assert list(cluster_dense(sim, 0.5)) == [0, 0, 1]
 
 def test_string_baselines():
     lev = levenshtein_similarity(["株式会社山田製作所"], ["株式会社山田製作所", "山田商店"])
