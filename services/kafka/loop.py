@@ -134,7 +134,7 @@ class BatchService(ABC):
             sent.after_ack()
         # At-least-once: offsets are stored only now, after every output of the batch was
         # acknowledged; a crash before this point replays the batch.
-        done = [r for r in held if r not in sent.retry] if sent.retry else held
+        done = _before_retried(held, sent.retry) if sent.retry else held
         if done:
             store_offsets(consumer, done)
         if sent.retry:
@@ -187,6 +187,23 @@ def records_only(msgs: list[Message]) -> list[Message]:
     return records
 
 
+def _before_retried(records: list[Message], retry: tuple[Message, ...]) -> list[Message]:
+    """The records done: in each partition, those before the first one handed back. A stored
+    offset marks every record below it done, so one after a handed-back record would let a
+    crash skip that record; those after it are processed again when it is fetched again."""
+    first = _first_offsets(retry)
+    return [m for m in records if m.offset() < first.get((m.topic(), m.partition()), m.offset() + 1)]
+
+
+def _first_offsets(records: tuple[Message, ...]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the lowest offset among records."""
+    first: dict[tuple[str, int], int] = {}
+    for m in records:
+        key = (m.topic(), m.partition())
+        first[key] = min(first.get(key, m.offset()), m.offset())
+    return first
+
+
 def store_offsets(consumer: Consumer, records: list[Message]) -> None:
     """Mark records done (their outputs are acked); committed on the next commit interval."""
     next_offsets: dict[tuple[str, int], int] = {}
@@ -204,11 +221,7 @@ def store_offsets(consumer: Consumer, records: list[Message]) -> None:
 
 def seek_back(consumer: Consumer, records: tuple[Message, ...]) -> None:
     """Fetch these records again: each partition from the first of them."""
-    first: dict[tuple[str, int], int] = {}
-    for m in records:
-        key = (m.topic(), m.partition())
-        first[key] = min(first.get(key, m.offset()), m.offset())
-    for (t, p), offset in first.items():
+    for (t, p), offset in _first_offsets(records).items():
         try:
             consumer.seek(TopicPartition(t, p, offset))
         except KafkaException as exc:  # revoked meanwhile: its next owner starts from the committed offset
