@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,8 @@ class Dataset:
 MAX_PROBLEMS_SHOWN = 50
 
 
+# Bytes that are not UTF-8 arrive as lone surrogates (read with surrogateescape), named here.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 # Longest first: UTF-32's little-endian mark begins with UTF-16's.
 _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
@@ -80,10 +83,9 @@ def _check_utf8(jsonl: Path) -> None:
 
 
 def _decode(line: str) -> dict:
-    # Bytes that are not UTF-8 arrive as lone surrogates (surrogateescape), kept to be named here.
-    bad = next((c for c in line if "\udc80" <= c <= "\udcff"), None)
+    bad = _NOT_UTF8.search(line)
     if bad is not None:
-        raise ValueError(f"not UTF-8 text (byte 0x{ord(bad) - 0xDC00:02x}); save the file as UTF-8")
+        raise ValueError(f"not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x}); save the file as UTF-8")
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
@@ -155,7 +157,6 @@ def image_file(root: Path, image: str | None) -> Path | None:
     return path
 
 
-
 def record_image(r: Record) -> Image.Image | None:
     """r's image decoded, or None when it has none. A file Pillow cannot decode (cut short,
     not an image) is a DatasetError naming r's line, as a bad line of records.jsonl is; the
@@ -167,6 +168,7 @@ def record_image(r: Record) -> Image.Image | None:
     except Exception as exc:  # noqa: BLE001 (Pillow raises many types on bad files)
         raise DatasetError(f"{r.origin or r.id}: image {r.image} cannot be read: "
                            f"{type(exc).__name__}: {exc}") from None
+
 
 def _parse_record(root: Path, obj: dict) -> Record:
     rid = obj.get("id")
