@@ -99,11 +99,21 @@ def test_cannot_links_follow_merges():
     state = decided(("a", A), ("a2", A2), ("x", X))
     apply_correction(state, correction("reject", "a2"), 3, RULE, HERE, now_ms=9)
     apply_correction(state, correction("merge", "x", target="a2", cid="k2"), 3, RULE, HERE, now_ms=9)
-    assert state.entity_of("x") == state.entity_of("a2")
+    # The entity a reject mints is as old as the correction (offset 3): x's (2) is the older root.
+    assert state.entity_of("x") == state.entity_of("a2") == "e-x"
     [outcome] = decide_batch(state, [item("copy", A2, 3)], {}, RULE, now_ms=4)
     assert outcome.fresh.merged_entities == [] and outcome.fresh.entity_id == state.entity_of("a2")
     assert state.entity_of("a") == "e-a" != state.entity_of("x")
 
+
+
+def test_a_merge_of_one_entity_with_itself_changes_nothing():
+    """A reviewer's second click on merge: the two clippings are in one entity already."""
+    state = decided(("a", A), ("a2", A2), ("x", X))
+    before = (dict(state.clip_entity), dict(state.parent), {k: list(v) for k, v in state.absorbed.items()})
+    applied = apply_correction(state, correction("merge", "a2", target="a"), 3, RULE, HERE, now_ms=9)
+    assert applied.decision is None and applied.merged == []
+    assert (state.clip_entity, state.parent, state.absorbed) == before
 
 def test_unknown_clipping_is_refused_and_changes_nothing():
     state = decided(("a", A), ("a2", A2))
