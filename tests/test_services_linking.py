@@ -240,10 +240,14 @@ def test_snapshot_round_trip(tmp_path):
     run(state, items_of(vectors, np.arange(len(vectors))), iter(lambda: 10, None), rule())
     state.next_offset = len(vectors)
     store = SnapshotStore(tmp_path)
+    assert state.changed_since_snapshot == len(vectors)
     store.save(state)
-    store.save(state)  # the second replaces the first
+    assert state.changed_since_snapshot == 0
     pdir = store.partition_dir(TOPIC, 0)
+    (pdir / ".snap-00000000000000000007-deadbeef.tmp").mkdir()  # left by a save a crash cut short
+    store.save(state)  # the second replaces the first
     assert len([p for p in pdir.iterdir() if p.name.startswith("snap-")]) == 1
+    assert not [p for p in pdir.iterdir() if p.name.endswith(".tmp")]
     loaded = store.load(TOPIC, 0, "v1", DIM, "Flat")
     assert loaded.next_offset == len(vectors) and loaded.clip_entity == state.clip_entity
     assert loaded.parent == state.parent and loaded.seq == state.seq
@@ -251,6 +255,8 @@ def test_snapshot_round_trip(tmp_path):
     q = vectors[:5]
     assert loaded.blocks["b"].search(q, "range", 0.9, 8) == state.blocks["b"].search(q, "range", 0.9, 8)
     assert store.load(TOPIC, 0, "v2", DIM, "Flat") is None  # another model: start over
+    assert store.load(TOPIC, 0, "v1", DIM, "HNSW32") is None  # another index pinned: the same
+    assert store.load(TOPIC, 0, "v1", DIM + 1, "Flat") is None
     assert store.load(TOPIC, 1, "v1", DIM, "Flat") is None  # no snapshot
     current = (pdir / "CURRENT").read_text()
     (pdir / current / "state.json").write_text("{broken")
