@@ -80,6 +80,7 @@ def test_readyz_names_what_is_missing(served):
     assert 'clippings_ready{stage="linker"} 0.0' in get(port, "/metrics")[1]
     health.set("index", True)
     assert get(port, "/readyz")[0] == 200
+    assert get(port, "/readyz?verbose=1")[0] == 200  # a probe or scraper's query string names the same route
     assert 'clippings_ready{stage="linker"} 1.0' in get(port, "/metrics")[1]
 
 
