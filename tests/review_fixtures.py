@@ -23,7 +23,7 @@ PASSWORD = "correct horse battery staple"
 TABLES = ("corrections", "membership", "correction_events", "decisions", "clippings")
 
 
-def _url(database: str) -> str:
+def database_url_of(database: str) -> str:
     base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     return f"{base}/{database}"
 
@@ -43,8 +43,8 @@ def review_database_url() -> str:
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            migrate(_url(name))
-            yield _url(name)
+            migrate(database_url_of(name))
+            yield database_url_of(name)
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from review_fixtures import (ADMIN_URL, _url, apply, link, png, raw, review_app, review_database_url, review_engine,  # noqa: F401
+from review_fixtures import (ADMIN_URL, apply, database_url_of, link, png, raw, review_app, review_database_url, review_engine,  # noqa: F401
                              review_settings, reviewer)
 
 from clippings.cli import main
@@ -91,7 +91,7 @@ def unmigrated_database_url():
     with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield _url(name)
+            yield database_url_of(name)
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

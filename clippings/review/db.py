@@ -31,11 +31,16 @@ def alembic_config(url: str):
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema to `revision` (idempotent: at head it does nothing)."""
+def _quiet_alembic() -> None:
+    """Before alembic is imported: its INFO lines list plugins and steps."""
     import logging
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines list plugins and steps
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision` (idempotent: at head it does nothing)."""
+    _quiet_alembic()
     from alembic import command
     from sqlalchemy.exc import OperationalError
 
@@ -47,9 +52,7 @@ def migrate(url: str, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The schema's Alembic revision; None where the review page's tables were never made."""
-    import logging
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines list plugins and steps
+    _quiet_alembic()
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:

@@ -134,7 +134,7 @@ class BatchService(ABC):
             sent.after_ack()
         # At-least-once: offsets are stored only now, after every output of the batch was
         # acknowledged; a crash before this point replays the batch.
-        done = _before_retried(held, sent.retry) if sent.retry else held
+        done = _before_retried(held, sent.retry)
         if done:
             store_offsets(consumer, done)
         if sent.retry:
